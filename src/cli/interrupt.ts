@@ -1,0 +1,31 @@
+/**
+ * Ctrl-C and SIGTERM during a saga (SAGA-SEMANTICS.md, rule 9). The first signal aborts: the
+ * engine finishes the step in flight, then rolls back. A second signal stops at once and leaves
+ * the saga to `saga recover`, which sees this process is gone and takes it over.
+ */
+export interface Interrupts {
+  readonly signal: AbortSignal;
+  /** 130 for SIGINT, 143 for SIGTERM, once a signal arrived. */
+  exitCode(): number | undefined;
+  dispose(): void;
+}
+
+export function listenForInterrupts(onSecond: (signal: NodeJS.Signals) => void): Interrupts {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const handler = (sig: NodeJS.Signals) => {
+    if (received !== undefined) return onSecond(sig);
+    received = sig;
+    controller.abort(sig);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    exitCode: () => (received === undefined ? undefined : received === 'SIGINT' ? 130 : 143),
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

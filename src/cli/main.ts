@@ -1,0 +1,70 @@
+import { CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { readDotEnv, type Sources } from '../config.js';
+import { ExitCode, SagaError } from '../errors.js';
+import { wantsColor } from '../log.js';
+import type { CommandContext } from './context.js';
+import { buildProgram } from './program.js';
+import { resolveGlobals } from './settings.js';
+
+const COMMANDS = {
+  seed: async () => (await import('./commands/seed.js')).seedCommand,
+  checkout: async () => (await import('./commands/checkout.js')).checkoutCommand,
+  recover: async () => (await import('./commands/recover.js')).recoverCommand,
+} as const;
+
+/**
+ * The composition root and the one place where errors become output and exit codes: a
+ * `SagaError` was meant for the user (its message, its code); anything else is a bug (its stack,
+ * exit 1). Sets `process.exitCode` rather than exiting, so buffered output is written.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  const stdout = process.stdout;
+  const stderr = process.stderr;
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(packageVersion(), async (name, options) => {
+    const flags = { ...program.opts(), ...options };
+    const sources: Sources = { flags, env: process.env, dotenv: readDotEnv(process.cwd()) };
+    const ctx: CommandContext = { sources, settings: resolveGlobals(sources), stdout, stderr, color: wantsColor(stderr, process.env) };
+    const command = await COMMANDS[name as keyof typeof COMMANDS]();
+    exitCode = await command(options as never, ctx);
+  });
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => stdout.write(s),
+    writeErr: (s) => stderr.write(s),
+    outputError: (s, write) => write(`saga: ${s.replace(/^error: /, '').trimEnd()} (see \`saga --help\`)\n`),
+  });
+  for (const sub of program.commands) {
+    sub.exitOverride();
+    sub.configureOutput({
+      writeOut: (s) => stdout.write(s),
+      writeErr: (s) => stderr.write(s),
+      outputError: (s, write) => write(`saga: ${s.replace(/^error: /, '').trimEnd()} (see \`saga ${sub.name()} --help\`)\n`),
+    });
+  }
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    exitCode = report(err, stderr);
+  }
+  process.exitCode = exitCode;
+}
+
+function report(err: unknown, stderr: NodeJS.WritableStream): number {
+  if (err instanceof CommanderError) {
+    // Help and --version end with code 0; every parse error is a usage error.
+    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (err instanceof SagaError) {
+    stderr.write(`saga: ${err.message}\n`);
+    return err.exitCode;
+  }
+  stderr.write(`saga: internal error (a bug; please report it with this output):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return ExitCode.internal;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,77 @@
+import { Chalk } from 'chalk';
+import type { CheckoutInput } from '../../checkout/checkout-saga.js';
+import { CHECKOUT_STEPS } from '../../checkout/checkout-saga.js';
+import { checkoutRows, formatMoney, type CheckoutRows } from '../../checkout/queries.js';
+import type { SagaOutcome } from '../../engine/runner.js';
+import { stepOutcome, type StepOutcome } from '../../engine/step-state.js';
+import type { Db } from '../../store/sqlite/open.js';
+
+/** The facts `checkout` reports: printed as a summary, or as the one JSON object of `--json`. */
+export interface CheckoutReport extends CheckoutRows {
+  readonly sagaId: string;
+  readonly status: SagaOutcome['status'];
+  /** True when `--key` matched an earlier checkout and this run did nothing new. */
+  readonly replayed: boolean;
+  readonly interrupted: boolean;
+  readonly product: { readonly id: number; readonly name: string };
+  readonly qty: number;
+  readonly customerId: number;
+  readonly amountCents: number;
+  readonly failedStep: string | null;
+  readonly error: string | null;
+  readonly steps: readonly { name: string; status: StepOutcome; attempts: number; compensationAttempts: number }[];
+  readonly durationMs: number;
+}
+
+export function checkoutReport(db: Db, outcome: SagaOutcome, input: CheckoutInput, productName: string, durationMs: number, replayed: boolean): CheckoutReport {
+  return {
+    sagaId: outcome.sagaId,
+    status: outcome.status,
+    replayed,
+    interrupted: outcome.interrupted,
+    product: { id: input.productId, name: productName },
+    qty: input.qty,
+    customerId: input.customerId,
+    amountCents: input.amountCents,
+    failedStep: outcome.failedStep ?? null,
+    error: outcome.error ?? null,
+    steps: outcome.steps.map((s, i) => ({ name: CHECKOUT_STEPS[i] ?? `step ${i}`, status: stepOutcome(s), attempts: s.actionAttempts, compensationAttempts: s.compensationAttempts })),
+    ...checkoutRows(db, outcome.sagaId),
+    durationMs,
+  };
+}
+
+export function renderCheckoutReport(r: CheckoutReport, color: boolean): string {
+  const c = new Chalk({ level: color ? 1 : 0 });
+  const what = `${r.qty} × ${r.product.name} (product ${r.product.id}) for ${formatMoney(r.amountCents)}, customer ${r.customerId}`;
+  const headline =
+    r.status === 'completed'
+      ? c.green.bold(`✔ checkout completed: ${what}`)
+      : r.status === 'compensated'
+        ? c.yellow.bold(`✖ checkout rolled back: ${r.error ?? 'failed'}`)
+        : c.red.bold(`‼ checkout STUCK, rollback incomplete: ${r.error ?? 'a compensation failed'}`);
+  const lines = [headline, `  saga ${r.sagaId}${r.replayed ? c.dim(' (same --key as an earlier run: nothing new was done)') : ''}`];
+  for (const s of r.steps) {
+    const paint = s.status === 'succeeded' ? c.green : s.status === 'compensated' ? c.yellow : s.status === 'not-run' ? c.dim : c.red;
+    const tries = s.attempts > 1 ? c.dim(` (${s.attempts} attempts)`) : '';
+    lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries}`);
+  }
+  if (r.status === 'compensated') lines.push(c.dim(`  Everything done was undone: stock released, no money kept (${r.qty} × product ${r.product.id}).`));
+  if (r.status === 'stuck') lines.push(c.red(`  Run \`saga recover\` to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
+  return `${lines.join('\n')}\n`;
+}
+
+function detail(step: string, r: CheckoutReport): string {
+  switch (step) {
+    case 'inventory':
+      return r.reservation ? `${r.reservation.qty} units ${r.reservation.status}` : '';
+    case 'payment':
+      return r.payment ? `${formatMoney(r.payment.amountCents)} ${r.payment.status}` : '';
+    case 'order':
+      return r.order ? `order #${r.order.orderId} ${r.order.status}` : '';
+    case 'shipping':
+      return r.shipment ? `shipment #${r.shipment.shipmentId} ${r.shipment.status}` : '';
+    default:
+      return '';
+  }
+}

@@ -1,0 +1,46 @@
+import { InvalidArgumentError } from 'commander';
+import { COMPENSATION_FAULT_MODES, FAULT_MODES, type CompensationFaultMode, type FaultMode } from '../engine/faults.js';
+
+/**
+ * Option parsers: text in, value out, or an InvalidArgumentError whose message says what is
+ * valid. Commander turns it into one usage line and exit 2; the same parsers check values that
+ * come from the environment (see settings.ts).
+ */
+export const MAX_QTY = 10_000;
+
+export function parseQuantity(text: string): number {
+  return parseWhole(text, '--qty', 1, MAX_QTY, 'a whole number of units');
+}
+
+export function parseId(flag: string): (text: string) => number {
+  return (text) => parseWhole(text, flag, 1, 2_147_483_647, 'a positive whole-number id such as 101');
+}
+
+export function parseCount(flag: string, min: number, max: number): (text: string) => number {
+  return (text) => parseWhole(text, flag, min, max, 'a whole number');
+}
+
+export function parseChoice<T extends string>(flag: string, choices: readonly T[]): (text: string) => T {
+  return (text) => {
+    if ((choices as readonly string[]).includes(text)) return text as T;
+    throw new InvalidArgumentError(`${flag} must be one of ${choices.join(', ')}.`);
+  };
+}
+
+export const parseFailMode: (text: string) => FaultMode = parseChoice('--fail-mode', FAULT_MODES);
+export const parseCompensationFailMode: (text: string) => CompensationFaultMode = parseChoice('--fail-compensation-mode', COMPENSATION_FAULT_MODES);
+
+export function parseKey(text: string): string {
+  if (!/^[\w.:-]{1,128}$/.test(text)) {
+    throw new InvalidArgumentError('--key must be 1 to 128 letters, digits, or . _ : - characters.');
+  }
+  return text;
+}
+
+function parseWhole(text: string, flag: string, min: number, max: number, what: string): number {
+  const trimmed = text.trim();
+  if (!/^[+-]?\d+$/.test(trimmed)) throw new InvalidArgumentError(`${flag} must be ${what} from ${min} to ${max}.`);
+  const n = Number(trimmed);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be ${what} from ${min} to ${max}.`);
+  return n;
+}

@@ -1,0 +1,70 @@
+import { Command, Option } from 'commander';
+import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
+import { COMPENSATION_FAULT_MODES, FAULT_MODES } from '../engine/faults.js';
+import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode, parseId, parseKey, parseQuantity, MAX_QTY } from './parsers.js';
+
+/**
+ * The command-line surface, declared and nothing else: each action hands its parsed options to
+ * `run`, which main.ts provides. Options are validated here, before any file is touched.
+ */
+export type Run = (command: string, options: Record<string, unknown>, args: readonly string[]) => Promise<void>;
+
+export function buildProgram(version: string, run: Run): Command {
+  const program = new Command('saga')
+    .description('Run e-commerce checkouts as durable sagas on SQLite: every step and compensation is logged, every crash recoverable.')
+    .version(version, '-V, --version')
+    .option('--db <path>', 'SQLite database file (env SAGA_DB)', undefined)
+    .option('--log-file <path>', 'append JSON log lines here (env SAGA_LOG_FILE)', undefined)
+    .addOption(new Option('--sync <mode>', 'durability: full fsyncs every commit, normal survives a crash of saga but not of the machine (env SAGA_SYNC)').choices(['full', 'normal']))
+    .showSuggestionAfterError()
+    .addHelpText('after', `
+Examples:
+  $ saga seed
+  $ saga checkout --product 101 --qty 2
+  $ saga checkout --product 101 --qty 2 --fail-at payment    # watch a rollback
+  $ saga recover
+
+Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 checkout rolled back,
+4 rollback incomplete (stuck), 5 verify found violations, 130/143 interrupted.
+Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL sets the log level.`);
+
+  program
+    .command('seed')
+    .description('create the database if needed, apply migrations and load the demo catalog (idempotent)')
+    .option('--reset', 'restore the catalog to its seeded state and clear orders, payments, shipments and sagas')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText('after', '\nExamples:\n  $ saga seed\n  $ saga seed --reset --db /tmp/demo.db')
+    .action((opts: Record<string, unknown>) => run('seed', opts, []));
+
+  program
+    .command('checkout')
+    .description('run one checkout saga: inventory, payment, order, shipping; roll back on failure')
+    .requiredOption('--product <id>', 'product to buy (see `saga inventory`)', parseId('--product'))
+    .requiredOption('--qty <n>', `how many units, 1 to ${MAX_QTY}`, parseQuantity)
+    .option('--customer <id>', 'who pays (default: demo customer 1)', parseId('--customer'))
+    .option('--key <key>', 'idempotency key: rerunning with the same key replays the first outcome', parseKey)
+    .option('--json', 'print exactly one JSON object on stdout; logs go to stderr')
+    .option('--fail-at <step>', `inject a failure into a step: ${CHECKOUT_STEPS.join(', ')} (env SAGA_FAIL_AT)`, parseChoice('--fail-at', CHECKOUT_STEPS))
+    .option('--fail-mode <mode>', `how --fail-at fails: ${FAULT_MODES.join(', ')} (default error; env SAGA_FAIL_MODE)`, parseFailMode)
+    .option('--fail-times <n>', 'transient/timeout faults fail n attempts, then succeed; a compensation fault fails n times (env SAGA_FAIL_TIMES)', parseCount('--fail-times', 1, 100))
+    .option('--fail-compensation <step>', `make that step's compensation fail (env SAGA_FAIL_COMPENSATION)`, parseChoice('--fail-compensation', CHECKOUT_STEPS))
+    .option('--fail-compensation-mode <mode>', `how: ${COMPENSATION_FAULT_MODES.join(', ')} (default transient; env SAGA_FAIL_COMPENSATION_MODE)`, parseCompensationFailMode)
+    .option('--step-timeout <ms>', 'per-step timeout in milliseconds (env SAGA_STEP_TIMEOUT_MS, default 5000)', parseCount('--step-timeout', 1, 3_600_000))
+    .addHelpText('after', `
+Examples:
+  $ saga checkout --product 101 --qty 2
+  $ saga checkout --product 101 --qty 2 --fail-at payment                  # permanent failure: rollback, exit 3
+  $ saga checkout --product 101 --qty 1 --fail-at payment --fail-mode transient --fail-times 2   # retried, completes
+  $ saga checkout --product 101 --qty 1 --fail-at shipping --fail-compensation payment          # stuck, exit 4
+  $ saga checkout --product 101 --qty 1 --key order-42 --json`)
+    .action((opts: Record<string, unknown>) => run('checkout', opts, []));
+
+  program
+    .command('recover')
+    .description('take over every abandoned saga (owner gone or lease expired) and drive it to an end')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText('after', '\nExamples:\n  $ saga recover\n  $ saga recover --json | jq .')
+    .action((opts: Record<string, unknown>) => run('recover', opts, []));
+
+  return program;
+}

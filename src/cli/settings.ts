@@ -1,0 +1,79 @@
+import { InvalidArgumentError } from 'commander';
+import { setting, type SettingKey, type Sources } from '../config.js';
+import type { FaultPlan } from '../engine/faults.js';
+import { UsageError } from '../errors.js';
+import { LOG_LEVELS } from '../log.js';
+import type { Durability } from '../store/sqlite/open.js';
+import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
+import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode } from './parsers.js';
+
+/** Settings every command shares, resolved once: flags > environment > .env > defaults. */
+export interface GlobalSettings {
+  readonly db: string;
+  readonly logFile: string;
+  readonly logLevel: string;
+  readonly durability: Durability;
+  readonly stepTimeoutMs: number;
+  readonly leaseMs: number;
+  readonly retryBaseMs: number;
+}
+
+export function resolveGlobals(sources: Sources): GlobalSettings {
+  return {
+    db: checked(sources, 'SAGA_DB', 'db', (v) => v),
+    logFile: checked(sources, 'SAGA_LOG_FILE', 'logFile', (v) => v),
+    logLevel: checked(sources, 'LOG_LEVEL', undefined, parseChoice('LOG_LEVEL', LOG_LEVELS)),
+    durability: checked(sources, 'SAGA_SYNC', 'sync', parseChoice<Durability>('--sync', ['full', 'normal'])),
+    stepTimeoutMs: checked(sources, 'SAGA_STEP_TIMEOUT_MS', 'stepTimeout', parseCount('--step-timeout', 1, 3_600_000)),
+    leaseMs: checked(sources, 'SAGA_LEASE_MS', undefined, parseCount('SAGA_LEASE_MS', 100, 3_600_000)),
+    retryBaseMs: checked(sources, 'SAGA_RETRY_BASE_MS', undefined, parseCount('SAGA_RETRY_BASE_MS', 0, 60_000)),
+  };
+}
+
+/** Failure injection for `checkout`, from its flags or the SAGA_FAIL_* variables. */
+export function resolveFaults(sources: Sources): FaultPlan {
+  const step = parseChoice('--fail-at', CHECKOUT_STEPS);
+  const compensationStep = parseChoice('--fail-compensation', CHECKOUT_STEPS);
+  const failAt = optional(sources, 'SAGA_FAIL_AT', 'failAt', step);
+  const mode = optional(sources, 'SAGA_FAIL_MODE', 'failMode', parseFailMode);
+  const times = optional(sources, 'SAGA_FAIL_TIMES', 'failTimes', parseCount('--fail-times', 1, 100));
+  const failCompensation = optional(sources, 'SAGA_FAIL_COMPENSATION', 'failCompensation', compensationStep);
+  const compensationMode = optional(sources, 'SAGA_FAIL_COMPENSATION_MODE', 'failCompensationMode', parseCompensationFailMode);
+  if (mode !== undefined && failAt === undefined) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails');
+  if (compensationMode !== undefined && failCompensation === undefined) {
+    throw new UsageError('--fail-compensation-mode needs --fail-compensation <step> to say which compensation fails');
+  }
+  if (times !== undefined && failAt === undefined && failCompensation === undefined) {
+    throw new UsageError('--fail-times needs --fail-at or --fail-compensation to say what fails');
+  }
+  const plan: FaultPlan = {
+    ...(failAt === undefined ? {} : { failAt, mode: mode ?? 'error' }),
+    ...(times === undefined || failAt === undefined ? {} : { times }),
+    ...(failCompensation === undefined ? {} : { failCompensation, compensationMode: compensationMode ?? 'transient' }),
+    ...(times === undefined || failCompensation === undefined ? {} : { compensationTimes: times }),
+  };
+  const crashAt = setting(sources, 'SAGA_CRASH_AT');
+  return crashAt === undefined ? plan : { ...plan, crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) };
+}
+
+/**
+ * A flag arrives already parsed by commander; an environment or .env value is parsed here with
+ * the same parser, and a bad one is named by its variable.
+ */
+function optional<T>(sources: Sources, key: SettingKey, flag: string | undefined, parse: (text: string) => T): T | undefined {
+  if (flag !== undefined && sources.flags[flag] !== undefined) return sources.flags[flag] as T;
+  const raw = setting(sources, key);
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new UsageError(`${key}=${raw} is invalid: ${err.message}`);
+    throw err;
+  }
+}
+
+function checked<T>(sources: Sources, key: SettingKey, flag: string | undefined, parse: (text: string) => T): T {
+  const value = optional(sources, key, flag, parse);
+  if (value === undefined) throw new Error(`no default for ${key}`);
+  return value;
+}

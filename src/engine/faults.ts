@@ -1,0 +1,74 @@
+import type { Phase } from './definition.js';
+
+/**
+ * Failure injection: plain data saying which step or compensation fails, and how. It lives only
+ * in the process that asked for it; recovery runs with `noFaults` (rule 8).
+ *
+ * Crash points are named `<phase>:<step>:<moment>`, moment being `before` (write-ahead record
+ * committed, effect not asked for yet) or `after-effect` (effect done, outcome not committed).
+ */
+export const FAULT_MODES = ['error', 'transient', 'timeout', 'crash'] as const;
+export type FaultMode = (typeof FAULT_MODES)[number];
+export const COMPENSATION_FAULT_MODES = ['transient', 'crash'] as const;
+export type CompensationFaultMode = (typeof COMPENSATION_FAULT_MODES)[number];
+
+export interface FaultPlan {
+  readonly failAt?: string;
+  readonly mode?: FaultMode;
+  /** For `transient` and `timeout`: fail this many attempts, then behave. */
+  readonly times?: number;
+  readonly failCompensation?: string;
+  readonly compensationMode?: CompensationFaultMode;
+  /** Compensation fails this many attempts (default: every attempt). */
+  readonly compensationTimes?: number;
+  readonly crashAt?: readonly string[];
+}
+
+export interface FaultInjector {
+  /** The fault to apply to this attempt of this step's action or compensation, if any. */
+  forAttempt(phase: Phase, step: string, attempt: number): FaultMode | undefined;
+  /** Whether a crash is armed at this point. */
+  armed(name: string): boolean;
+  /** Dies here if a crash is armed at this point. */
+  point(name: string): void;
+}
+
+export const noFaults: FaultInjector = { forAttempt: () => undefined, armed: () => false, point: () => undefined };
+
+/** What a crash does: in the CLI, SIGKILL (no cleanup, no flush: a real crash); in tests, a throw. */
+export type Crash = (point: string) => never;
+
+export function killProcess(): never {
+  process.kill(process.pid, 'SIGKILL');
+  // SIGKILL is not catchable; this only satisfies the type checker.
+  throw new Error('unreachable');
+}
+
+export function faultInjector(plan: FaultPlan, crash: Crash = killProcess): FaultInjector {
+  const crashPoints = new Set(plan.crashAt ?? []);
+  if (plan.failAt !== undefined && plan.mode === 'crash') crashPoints.add(`action:${plan.failAt}:after-effect`);
+  if (plan.failCompensation !== undefined && plan.compensationMode === 'crash') {
+    crashPoints.add(`compensation:${plan.failCompensation}:after-effect`);
+  }
+  return {
+    forAttempt(phase, step, attempt) {
+      if (phase === 'action' && step === plan.failAt) {
+        const mode = plan.mode ?? 'error';
+        if (mode === 'crash' || mode === 'error') return mode === 'error' ? 'error' : undefined;
+        const times = plan.times ?? (mode === 'transient' ? 1 : Number.POSITIVE_INFINITY);
+        return attempt <= times ? mode : undefined;
+      }
+      if (phase === 'compensation' && step === plan.failCompensation && plan.compensationMode !== 'crash') {
+        return attempt <= (plan.compensationTimes ?? Number.POSITIVE_INFINITY) ? 'transient' : undefined;
+      }
+      return undefined;
+    },
+    armed: (name) => crashPoints.has(name),
+    point(name) {
+      if (crashPoints.has(name)) {
+        crashPoints.delete(name);
+        crash(name);
+      }
+    },
+  };
+}

@@ -1,0 +1,420 @@
+import { idempotencyKey, retryPolicyOf, type ExternalStep, type Phase, type SagaDefinition, type Step } from './definition.js';
+import { LostOwnershipError, PermanentError, StepFailure, StepTimeoutError, TransientError, asStepFailure } from './errors.js';
+import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
+import { backoffDelay } from './retry.js';
+import { applyEvent, compensationOrder, foldEvents, initialStepState, type StepState } from './step-state.js';
+import type { BatchOp, BatchResult, NewSaga, Owner, SagaStatus, SagaStore, StepEvent } from './store.js';
+
+/** The subset of pino the engine uses, so tests can pass their own. */
+export interface EngineLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or early when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+export interface EngineDeps {
+  readonly store: SagaStore;
+  readonly logger: EngineLogger;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly owner: Owner;
+  readonly leaseMs: number;
+  readonly faults?: FaultInjector;
+}
+
+export interface SagaOutcome {
+  readonly sagaId: string;
+  readonly status: Extract<SagaStatus, 'completed' | 'compensated' | 'stuck'>;
+  readonly steps: readonly StepState[];
+  readonly failedStep?: string;
+  readonly error?: string;
+  /** Rolled back because the caller's signal aborted (Ctrl-C, SIGTERM), not because a step failed. */
+  readonly interrupted: boolean;
+}
+
+/** Run a new saga from its first step. */
+export async function startSaga<I>(
+  def: SagaDefinition<I>,
+  input: I,
+  deps: EngineDeps,
+  opts: { sagaId: string; idempotencyKey?: string; requestHash?: string; signal?: AbortSignal },
+): Promise<SagaOutcome> {
+  const create: NewSaga = {
+    sagaId: opts.sagaId,
+    definition: def.name,
+    input,
+    createdAt: deps.clock.now(),
+    ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+    ...(opts.requestHash === undefined ? {} : { requestHash: opts.requestHash }),
+  };
+  const run = new SagaRun(def, input, opts.sagaId, deps, foldEvents(def.steps.length, []), 'running', opts.signal);
+  return run.drive({ direction: 'forward', fromStep: 0 }, create);
+}
+
+/** Drive a saga this process has just taken over (see recovery.ts). */
+export async function resumeSaga<I>(
+  def: SagaDefinition<I>,
+  saga: { sagaId: string; input: unknown; status: SagaStatus },
+  events: readonly StepEvent[],
+  plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' },
+  deps: EngineDeps,
+  signal?: AbortSignal,
+): Promise<SagaOutcome> {
+  const input = def.parseInput(saga.input);
+  const run = new SagaRun(def, input, saga.sagaId, deps, foldEvents(def.steps.length, events), saga.status, signal);
+  return run.drive(plan);
+}
+
+type AttemptResult = { ok: true; result: unknown; durationMs: number } | { ok: false; error: StepFailure; durationMs: number };
+
+/**
+ * One saga being driven by this process. Log records and business writes are gathered in
+ * `pending` and committed together by `flush`: consecutive local steps, and the write-ahead
+ * record of the external step after them, share one transaction. Nothing is committed across
+ * an await: a batch is data until `store.commit` runs it in one synchronous transaction.
+ */
+class SagaRun<I> {
+  private pending: BatchOp[] = [];
+  private create: NewSaga | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private interrupted = false;
+  /** Attempts made by this process, per step and phase: a recovered saga gets a fresh budget. */
+  private readonly attemptsThisRun = new Map<string, number>();
+  private failedStep: string | undefined;
+  private failure: string | undefined;
+  private readonly faults: FaultInjector;
+
+  constructor(
+    private readonly def: SagaDefinition<I>,
+    private readonly input: I,
+    private readonly sagaId: string,
+    private readonly deps: EngineDeps,
+    private readonly states: StepState[],
+    private status: SagaStatus,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.faults = deps.faults ?? noFaults;
+  }
+
+  async drive(plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' }, create?: NewSaga): Promise<SagaOutcome> {
+    this.create = create;
+    this.startLeaseRenewal();
+    try {
+      let status: SagaOutcome['status'];
+      if (plan.direction === 'forward' && (await this.forward(plan.fromStep)) === 'completed') {
+        status = 'completed';
+      } else {
+        status = await this.backward();
+      }
+      return {
+        sagaId: this.sagaId,
+        status,
+        steps: this.states,
+        interrupted: this.interrupted,
+        ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }),
+        ...(this.failure === undefined ? {} : { error: this.failure }),
+      };
+    } finally {
+      clearInterval(this.leaseTimer);
+    }
+  }
+
+  // ---- forward --------------------------------------------------------------------------
+
+  private async forward(fromStep: number): Promise<'completed' | 'rollback'> {
+    const steps = this.def.steps;
+    for (let i = fromStep; i < steps.length; ) {
+      if (this.signal?.aborted) {
+        this.interrupted = true;
+        this.noteFailure(steps[i]!.name, `interrupted by ${String(this.signal.reason ?? 'signal')}`);
+        return 'rollback';
+      }
+      const step = steps[i]!;
+      const attempt = this.states[i]!.actionAttempts + 1;
+      const fault = this.faults.forAttempt('action', step.name, attempt);
+      this.faults.point(`action:${step.name}:before`);
+      let outcome: AttemptResult;
+      if (step.kind === 'local') {
+        if (fault === undefined) {
+          this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'action', attempt, writes: step.action(this.input, this.sagaId) });
+          const point = `action:${step.name}:after-effect`;
+          if (this.faults.armed(point) && (await this.flush(point)).failed) return 'rollback';
+          i++;
+          continue;
+        }
+        outcome = await this.injectedLocalFailure(i, 'action', attempt, fault);
+      } else {
+        this.pending.push({ op: 'event', event: this.event(i, 'action', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'action') }) });
+        if ((await this.flush()).failed) return 'rollback';
+        outcome = await this.callExternal(i, step, 'action', attempt, fault);
+        if (outcome.ok) {
+          this.pending.push(
+            { op: 'event', event: this.event(i, 'action', 'succeeded', attempt, { durationMs: outcome.durationMs }) },
+            { op: 'writes', writes: step.record(this.input, this.sagaId, outcome.result) },
+          );
+          i++;
+          continue;
+        }
+      }
+      if (outcome.ok) throw new Error('unreachable');
+      const next = await this.afterFailure(i, 'action', attempt, outcome.error, outcome.durationMs);
+      if (next === 'rollback') return 'rollback';
+    }
+    this.pending.push({ op: 'status', status: 'completed' });
+    if ((await this.flush()).failed) return 'rollback';
+    this.status = 'completed';
+    return 'completed';
+  }
+
+  // ---- backward -------------------------------------------------------------------------
+
+  private async backward(): Promise<'compensated' | 'stuck'> {
+    if (this.status !== 'compensating') {
+      this.pending.push({
+        op: 'status',
+        status: 'compensating',
+        ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }),
+        ...(this.failure === undefined ? {} : { error: this.failure }),
+      });
+      this.status = 'compensating';
+    }
+    for (const i of compensationOrder(this.states)) {
+      const step = this.def.steps[i]!;
+      for (;;) {
+        const attempt = this.states[i]!.compensationAttempts + 1;
+        const fault = this.faults.forAttempt('compensation', step.name, attempt);
+        this.faults.point(`compensation:${step.name}:before`);
+        let outcome: AttemptResult;
+        if (step.kind === 'local') {
+          if (fault === undefined) {
+            this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, writes: step.compensation(this.input, this.sagaId) });
+            const point = `compensation:${step.name}:after-effect`;
+            if (this.faults.armed(point)) await this.flush(point);
+            break;
+          }
+          outcome = await this.injectedLocalFailure(i, 'compensation', attempt, fault);
+        } else {
+          this.pending.push({ op: 'event', event: this.event(i, 'compensation', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'compensation') }) });
+          await this.flush();
+          outcome = await this.callExternal(i, step, 'compensation', attempt, fault);
+          if (outcome.ok) {
+            this.pending.push(
+              { op: 'event', event: this.event(i, 'compensation', 'succeeded', attempt, { durationMs: outcome.durationMs }) },
+              { op: 'writes', writes: step.recordCompensation(this.input, this.sagaId, outcome.result) },
+            );
+            break;
+          }
+        }
+        if (outcome.ok) throw new Error('unreachable');
+        if ((await this.afterFailure(i, 'compensation', attempt, outcome.error, outcome.durationMs)) === 'rollback') {
+          return this.becomeStuck(step.name, attempt, outcome.error.message);
+        }
+      }
+    }
+    this.pending.push({ op: 'status', status: 'compensated' });
+    await this.flush();
+    this.status = 'compensated';
+    return 'compensated';
+  }
+
+  private async becomeStuck(step: string, attempts: number, error: string): Promise<'stuck'> {
+    this.pending.push({ op: 'status', status: 'stuck', failedStep: this.failedStep ?? step, error: `compensation of ${step} failed: ${error}` });
+    await this.flush();
+    this.status = 'stuck';
+    this.deps.logger.error(
+      { sagaId: this.sagaId, saga: this.def.name, step, phase: 'compensation', event: 'stuck', attempt: attempts, err: { message: error } },
+      `saga ${this.sagaId} is stuck: the compensation of ${step} failed ${attempts} time(s); fix the cause, then run \`saga recover\` to retry it`,
+    );
+    return 'stuck';
+  }
+
+  // ---- attempts ---------------------------------------------------------------------------
+
+  /**
+   * Record a failed attempt; retry after a backoff if the failure is transient and the budget
+   * allows, else give up ('rollback' for an action, 'stuck' for a compensation).
+   */
+  private async afterFailure(i: number, phase: Phase, attempt: number, error: StepFailure, durationMs: number): Promise<'retry' | 'rollback'> {
+    const step = this.def.steps[i]!;
+    const policy = retryPolicyOf(this.def, step, phase);
+    this.pending.push({
+      op: 'event',
+      event: this.event(i, phase, 'failed', attempt, {
+        durationMs,
+        error: error.message,
+        errorKind: error instanceof StepTimeoutError ? 'timeout' : error.transient ? 'transient' : 'permanent',
+        uncertain: error.uncertain,
+      }),
+    });
+    const budgetKey = `${phase}:${i}`;
+    const used = (this.attemptsThisRun.get(budgetKey) ?? 0) + 1;
+    this.attemptsThisRun.set(budgetKey, used);
+    // Once interrupted, an action is not retried: the command rolls back promptly instead.
+    const mayRetry = error.transient && used < policy.attempts && !(phase === 'action' && this.signal?.aborted);
+    if (!mayRetry) {
+      if (phase === 'action') this.noteFailure(step.name, error.message);
+      return 'rollback';
+    }
+    const delayMs = backoffDelay(policy, attempt, this.deps.random);
+    this.pending.push({ op: 'event', event: this.event(i, phase, 'retrying', attempt, { delayMs, error: error.message }) });
+    if ((await this.flush()).failed) return 'rollback';
+    await this.deps.clock.sleep(delayMs, phase === 'action' ? this.signal : undefined);
+    return 'retry';
+  }
+
+  private noteFailure(step: string, message: string): void {
+    this.failedStep ??= step;
+    this.failure ??= `${step}: ${message}`;
+  }
+
+  /** An injected failure of a local step: it never reaches the database. */
+  private async injectedLocalFailure(i: number, phase: Phase, attempt: number, fault: FaultMode): Promise<AttemptResult> {
+    const step = this.def.steps[i]!;
+    const startedAt = this.deps.clock.now();
+    this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt) });
+    if (fault === 'timeout') await this.deps.clock.sleep(this.timeoutOf(step));
+    return { ok: false, error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: this.deps.clock.now() - startedAt };
+  }
+
+  private async callExternal(i: number, step: ExternalStep<I>, phase: Phase, attempt: number, fault: FaultMode | undefined): Promise<AttemptResult> {
+    const timeoutMs = this.timeoutOf(step);
+    const controller = new AbortController();
+    const ctx = { sagaId: this.sagaId, step: step.name, attempt, idempotencyKey: idempotencyKey(this.sagaId, step.name, phase), actionKey: idempotencyKey(this.sagaId, step.name, 'action'), signal: controller.signal };
+    const startedAt = this.deps.clock.now();
+    const call = async () => {
+      if (fault === 'error' || fault === 'transient') throw injectedError(step, phase, fault, timeoutMs);
+      const result = phase === 'action' ? await step.action(this.input, ctx) : await step.compensation(this.input, ctx);
+      this.faults.point(`${phase}:${step.name}:after-effect`);
+      if (fault === 'timeout') await this.deps.clock.sleep(timeoutMs * 2, controller.signal);
+      return result;
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new StepTimeoutError(step.name, timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      const result = await Promise.race([call(), timeout]);
+      return { ok: true, result, durationMs: this.deps.clock.now() - startedAt };
+    } catch (err) {
+      if (err instanceof SimulatedCrashError) throw err;
+      return { ok: false, error: asStepFailure(err), durationMs: this.deps.clock.now() - startedAt };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private timeoutOf(step: Step<I>): number {
+    return step.timeoutMs ?? this.def.timeoutMs;
+  }
+
+  // ---- the log --------------------------------------------------------------------------
+
+  private event(i: number, phase: Phase, event: StepEvent['event'], attempt: number, extra: Partial<StepEvent> = {}): StepEvent {
+    return { sagaId: this.sagaId, step: this.def.steps[i]!.name, stepIndex: i, phase, event, attempt, at: this.deps.clock.now(), ...extra };
+  }
+
+  /** Commit what is pending in one transaction, then log it (a log line never runs ahead of the database). */
+  private async flush(crashPoint?: string): Promise<BatchResult> {
+    const { store, clock, owner, leaseMs } = this.deps;
+    const ops = this.pending;
+    this.pending = [];
+    const create = this.create;
+    this.create = undefined;
+    const result = await store.commit({
+      sagaId: this.sagaId,
+      owner,
+      leaseUntil: clock.now() + leaseMs,
+      ops,
+      ...(create === undefined ? {} : { create }),
+      ...(crashPoint === undefined ? {} : { beforeCommit: () => this.faults.point(crashPoint) }),
+    });
+    for (const ev of result.events) {
+      this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
+      this.logEvent(ev);
+    }
+    if (result.failed) {
+      this.noteFailure(result.failed.step, result.failed.error);
+      this.status = 'compensating';
+    }
+    return result;
+  }
+
+  private logEvent(ev: StepEvent): void {
+    const fields: Record<string, unknown> = {
+      sagaId: ev.sagaId,
+      saga: this.def.name,
+      step: ev.step,
+      phase: ev.phase,
+      event: ev.event,
+      attempt: ev.attempt,
+    };
+    if (ev.durationMs !== undefined) fields.durationMs = ev.durationMs;
+    if (ev.delayMs !== undefined) fields.delayMs = ev.delayMs;
+    if (ev.idempotencyKey !== undefined) fields.idempotencyKey = ev.idempotencyKey;
+    if (ev.uncertain) fields.uncertain = true;
+    if (ev.error !== undefined) fields.err = { message: ev.error, kind: ev.errorKind };
+    const msg = `${ev.step} ${ev.phase} ${ev.event}`;
+    if (ev.event === 'failed') this.deps.logger.warn(fields, msg);
+    else if (ev.event === 'retrying') this.deps.logger.warn(fields, `${msg} in ${ev.delayMs} ms`);
+    else this.deps.logger.info(fields, msg);
+  }
+
+  // ---- ownership ------------------------------------------------------------------------
+
+  /** While the saga waits on a slow call or a backoff, keep its lease alive (rule 7). */
+  private startLeaseRenewal(): void {
+    const { store, owner, clock, leaseMs } = this.deps;
+    this.leaseTimer = setInterval(() => {
+      store.renewLease(this.sagaId, owner, clock.now() + leaseMs).catch(() => undefined);
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    this.leaseTimer.unref();
+  }
+}
+
+/** Thrown by the test crash hook so an in-process test can "die" at a fault point. */
+export class SimulatedCrashError extends Error {
+  constructor(readonly point: string) {
+    super(`simulated crash at ${point}`);
+    this.name = 'SimulatedCrashError';
+  }
+}
+
+function injectedError(step: Step<unknown>, phase: Phase, fault: FaultMode, timeoutMs: number): StepFailure {
+  const what = phase === 'action' ? step.name : `compensation of ${step.name}`;
+  switch (fault) {
+    case 'error':
+      return new PermanentError(`injected permanent failure in ${what}`);
+    case 'transient':
+      return new TransientError(`injected transient failure in ${what}`);
+    case 'timeout':
+      return new StepTimeoutError(step.name, timeoutMs);
+    case 'crash':
+      return new PermanentError(`injected crash in ${what}`);
+  }
+}
+
+export { LostOwnershipError };

@@ -1,0 +1,141 @@
+import type { Phase, SqlWrite } from './definition.js';
+
+/**
+ * What the engine needs from storage: a durable saga log plus a way to commit business writes
+ * atomically with log records. SQLite implements it today; the engine never learns which
+ * database it talks to.
+ */
+export const SagaStatus = {
+  running: 'running',
+  compensating: 'compensating',
+  completed: 'completed',
+  compensated: 'compensated',
+  stuck: 'stuck',
+} as const;
+export type SagaStatus = (typeof SagaStatus)[keyof typeof SagaStatus];
+
+export const TERMINAL_STATUSES: readonly SagaStatus[] = ['completed', 'compensated'];
+export function isTerminal(status: SagaStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export type StepEventKind = 'started' | 'succeeded' | 'failed' | 'retrying';
+export type ErrorKind = 'permanent' | 'transient' | 'timeout';
+
+/** One transition of one attempt of an action or a compensation: a row of the saga log. */
+export interface StepEvent {
+  readonly sagaId: string;
+  readonly step: string;
+  readonly stepIndex: number;
+  readonly phase: Phase;
+  readonly event: StepEventKind;
+  readonly attempt: number;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  readonly durationMs?: number;
+  readonly error?: string;
+  readonly errorKind?: ErrorKind;
+  /** On `failed`: the effect may have happened (rule 4). */
+  readonly uncertain?: boolean;
+  /** On `retrying`: how long the engine waits before the next attempt. */
+  readonly delayMs?: number;
+  readonly idempotencyKey?: string;
+}
+
+export interface Owner {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+export interface SagaRecord {
+  readonly sagaId: string;
+  readonly definition: string;
+  readonly input: unknown;
+  readonly status: SagaStatus;
+  readonly idempotencyKey: string | null;
+  readonly requestHash: string | null;
+  readonly ownerId: string | null;
+  readonly ownerHost: string | null;
+  readonly ownerPid: number | null;
+  readonly leaseUntil: number | null;
+  readonly failedStep: string | null;
+  readonly error: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly endedAt: number | null;
+}
+
+export interface NewSaga {
+  readonly sagaId: string;
+  readonly definition: string;
+  readonly input: unknown;
+  readonly idempotencyKey?: string;
+  readonly requestHash?: string;
+  readonly createdAt: number;
+}
+
+export type BatchOp =
+  /** Append one log record. */
+  | { readonly op: 'event'; readonly event: StepEvent }
+  /**
+   * Run one local action or compensation: a `started` record, the writes, a `succeeded` record,
+   * all or nothing. When a write's guard fails, its writes are undone, a permanent `failed`
+   * record is appended instead and the batch stops there.
+   */
+  | {
+      readonly op: 'local';
+      readonly step: string;
+      readonly stepIndex: number;
+      readonly phase: Phase;
+      readonly attempt: number;
+      readonly writes: readonly SqlWrite[];
+    }
+  /** Business writes that go with the record before them (an external step's outcome). */
+  | { readonly op: 'writes'; readonly writes: readonly SqlWrite[] }
+  | {
+      readonly op: 'status';
+      readonly status: SagaStatus;
+      readonly failedStep?: string;
+      readonly error?: string;
+    };
+
+/** Everything here commits in one transaction, or nothing does. */
+export interface Batch {
+  readonly sagaId: string;
+  readonly owner: Owner;
+  readonly leaseUntil: number;
+  /** Insert the saga row first (the batch that starts a saga). */
+  readonly create?: NewSaga;
+  readonly ops: readonly BatchOp[];
+  /** Called inside the transaction just before it commits: the engine's crash fault point. */
+  readonly beforeCommit?: () => void;
+}
+
+export interface BatchResult {
+  /** The log records this batch appended, in order (to log them once they are durable). */
+  readonly events: readonly StepEvent[];
+  /** Set when a local step's guard failed; the ops after it were not applied. */
+  readonly failed?: { readonly stepIndex: number; readonly step: string; readonly error: string };
+}
+
+export interface SagaStore {
+  /** Throws `LostOwnershipError` when `owner` does not own the saga any more. */
+  commit(batch: Batch): Promise<BatchResult>;
+  renewLease(sagaId: string, owner: Owner, leaseUntil: number): Promise<boolean>;
+  getSaga(sagaId: string): Promise<SagaRecord | undefined>;
+  getEvents(sagaId: string): Promise<StepEvent[]>;
+  findByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
+  /** Sagas that are not terminal: the candidates for recovery. */
+  listUnfinished(): Promise<SagaRecord[]>;
+  /**
+   * Take a saga over, only if it is still as `expected` says (same owner, same lease): a
+   * conditional update, so of two recoverers only one wins (rule 7).
+   */
+  takeOver(
+    sagaId: string,
+    expected: Pick<SagaRecord, 'ownerId' | 'leaseUntil' | 'status'>,
+    owner: Owner,
+    leaseUntil: number,
+  ): Promise<boolean>;
+}

@@ -1,0 +1,91 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * One pino logger, two destinations:
+ * - `saga.log`: pino's JSON lines, appended with a synchronous write per line, so a line that
+ *   was logged is in the file even if the process is killed the next instant. The file is
+ *   opened on the first line, so a command that fails validation leaves no file behind.
+ * - the console (stderr): the same records as short readable lines, coloured on a terminal.
+ */
+export interface LoggerOptions {
+  readonly level: string;
+  readonly logFile: string;
+  /** Where readable lines go; `undefined` for none (bench, tests). */
+  readonly console?: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly color?: boolean;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function createLogger(opts: LoggerOptions): { logger: Logger; close(): void } {
+  const file = lazyAppendFile(opts.logFile);
+  const streams: pino.StreamEntry[] = [{ stream: file, level: opts.level as pino.Level }];
+  if (opts.console !== undefined) {
+    const chalk = new Chalk({ level: opts.color ? 1 : 0 });
+    const out = opts.console;
+    streams.push({ stream: { write: (line: string) => out.write(formatLine(line, chalk)) }, level: opts.level as pino.Level });
+  }
+  const logger = pino(
+    { level: opts.level, timestamp: pino.stdTimeFunctions.isoTime, base: { pid: process.pid } },
+    pino.multistream(streams),
+  );
+  return { logger, close: () => file.close() };
+}
+
+function lazyAppendFile(path: string): { write(line: string): void; close(): void } {
+  let fd: number | undefined;
+  return {
+    write(line) {
+      fd ??= openSync(path, 'a');
+      writeSync(fd, line);
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
+/** Whether to colour the console: a terminal, and neither NO_COLOR nor FORCE_COLOR=0 set. */
+export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  return stream.isTTY === true;
+}
+
+const STEP_EVENTS = new Set<unknown>(['started', 'succeeded', 'failed', 'retrying']);
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** One pino JSON line to one readable console line. */
+export function formatLine(json: string, chalk: ChalkInstance): string {
+  const r = JSON.parse(json) as Record<string, unknown>;
+  const time = typeof r.time === 'string' ? r.time.slice(11, 23) : '';
+  const level = LEVEL_NAMES[r.level as number] ?? 'INFO';
+  const levelText = level === 'ERROR' || level === 'FATAL' ? chalk.red.bold(level.padEnd(5)) : level === 'WARN' ? chalk.yellow(level.padEnd(5)) : chalk.dim(level.padEnd(5));
+  if (typeof r.step !== 'string' || !STEP_EVENTS.has(r.event) || (r.phase !== 'action' && r.phase !== 'compensation')) {
+    const saga = typeof r.sagaId === 'string' ? ` ${chalk.dim(r.sagaId.slice(0, 8))}` : '';
+    const msg = String(r.msg ?? '');
+    return `${chalk.dim(time)} ${levelText}${saga} ${level === 'ERROR' ? chalk.red(msg) : msg}\n`;
+  }
+  const event = r.event as string;
+  const mark = r.phase === 'compensation' ? chalk.magenta('↩ ') : '  ';
+  const paint = event === 'succeeded' ? chalk.green : event === 'failed' ? chalk.red : event === 'retrying' ? chalk.yellow : chalk.cyan;
+  const parts = [
+    chalk.dim(time),
+    levelText,
+    chalk.dim(String(r.sagaId ?? '').slice(0, 8)),
+    `${mark}${chalk.bold(r.step.padEnd(9))}`,
+    r.phase.padEnd(12),
+    paint(event.padEnd(9)),
+    chalk.dim(`#${String(r.attempt ?? 1)}`),
+  ];
+  if (typeof r.durationMs === 'number') parts.push(chalk.dim(`${r.durationMs.toFixed(1)}ms`));
+  if (typeof r.delayMs === 'number') parts.push(chalk.yellow(`next try in ${r.delayMs}ms`));
+  const err = r.err as { message?: string } | undefined;
+  if (err?.message !== undefined) parts.push(chalk.red(err.message));
+  return `${parts.join(' ')}\n`;
+}
