@@ -199,6 +199,9 @@ class SagaRun<I> {
       });
       this.status = 'compensating';
     }
+    // What to undo is decided from the log, so everything pending (the failure, steps batched
+    // before it) is committed first.
+    await this.flush();
     for (const i of compensationOrder(this.states)) {
       const step = this.def.steps[i]!;
       for (;;) {

@@ -64,7 +64,7 @@ export function renderCheckoutReport(r: CheckoutReport, color: boolean): string 
 function detail(step: string, r: CheckoutReport): string {
   switch (step) {
     case 'inventory':
-      return r.reservation ? `${r.reservation.qty} units ${r.reservation.status}` : '';
+      return r.reservation ? `${r.reservation.qty} unit${r.reservation.qty === 1 ? '' : 's'} ${r.reservation.status}` : '';
     case 'payment':
       return r.payment ? `${formatMoney(r.payment.amountCents)} ${r.payment.status}` : '';
     case 'order':

@@ -1,0 +1,151 @@
+import { isAbandoned } from '../engine/recovery.js';
+import { compensationOrder, foldEvents } from '../engine/step-state.js';
+import type { SagaStatus, StepEvent } from '../engine/store.js';
+import type { Db } from '../store/sqlite/open.js';
+import { CHECKOUT_STEPS } from './checkout-saga.js';
+
+/**
+ * The invariants of SAGA-SEMANTICS.md checked over a whole database: what `saga verify` prints
+ * and what every crash and concurrency test asserts. Each check names the rows involved.
+ */
+export interface Violation {
+  readonly invariant: string;
+  readonly message: string;
+  readonly rows: readonly Record<string, unknown>[];
+}
+
+interface Check {
+  readonly invariant: string;
+  readonly sql: string;
+  readonly message: (row: Record<string, unknown>) => string;
+}
+
+const CHECKS: readonly Check[] = [
+  {
+    invariant: 'stock-conserved',
+    sql: `SELECT p.product_id, p.seeded_stock, i.stock AS available,
+            coalesce((SELECT sum(qty) FROM reservations r WHERE r.product_id = p.product_id AND r.status = 'held'), 0) AS held
+          FROM products p JOIN inventory i USING (product_id)
+          WHERE p.seeded_stock <> i.stock + coalesce((SELECT sum(qty) FROM reservations r WHERE r.product_id = p.product_id AND r.status = 'held'), 0)`,
+    message: (r) => `product ${r.product_id}: seeded ${r.seeded_stock} <> available ${r.available} + held ${r.held}`,
+  },
+  {
+    invariant: 'stock-held-by-rolled-back-saga',
+    sql: `SELECT r.saga_id, r.product_id, r.qty, s.status FROM reservations r JOIN sagas s USING (saga_id)
+          WHERE r.status = 'held' AND s.status = 'compensated'`,
+    message: (r) => `saga ${r.saga_id} is compensated but still holds ${r.qty} of product ${r.product_id}`,
+  },
+  {
+    invariant: 'charge-without-cause',
+    sql: `SELECT p.payment_id, p.saga_id, p.amount_cents, s.status AS saga_status FROM payments p LEFT JOIN sagas s USING (saga_id)
+          WHERE p.status = 'charged' AND (s.saga_id IS NULL OR s.status = 'compensated')`,
+    message: (r) => `payment ${r.payment_id} of saga ${r.saga_id} is charged but the saga is ${r.saga_status ?? 'missing'}`,
+  },
+  {
+    invariant: 'provider-charge-not-refunded',
+    sql: `SELECT l.idempotency_key, l.amount_cents, s.saga_id, s.status AS saga_status FROM provider_ledger l
+          LEFT JOIN sagas s ON s.saga_id = substr(l.idempotency_key, 1, instr(l.idempotency_key, ':') - 1)
+          WHERE l.kind = 'charge' AND (s.saga_id IS NULL OR s.status = 'compensated')
+            AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = l.idempotency_key)`,
+    message: (r) => `the provider holds charge ${r.idempotency_key} (${r.amount_cents} cents) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
+  },
+  {
+    invariant: 'charged-twice',
+    sql: `SELECT substr(idempotency_key, 1, instr(idempotency_key, ':') - 1) AS saga_id, count(*) AS charges, sum(amount_cents) AS total_cents
+          FROM provider_ledger WHERE kind = 'charge' GROUP BY 1 HAVING count(*) > 1`,
+    message: (r) => `saga ${r.saga_id} was charged ${r.charges} times (${r.total_cents} cents in all)`,
+  },
+  {
+    invariant: 'money-conserved',
+    sql: `SELECT a.customer_id, a.opening_balance_cents, a.balance_cents,
+            coalesce((SELECT sum(c.amount_cents) FROM provider_ledger c WHERE c.kind = 'charge' AND c.customer_id = a.customer_id
+              AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0) AS kept_cents
+          FROM provider_accounts a
+          WHERE a.opening_balance_cents <> a.balance_cents + coalesce((SELECT sum(c.amount_cents) FROM provider_ledger c WHERE c.kind = 'charge'
+            AND c.customer_id = a.customer_id AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0)`,
+    message: (r) => `customer ${r.customer_id}: opening balance ${r.opening_balance_cents} <> balance ${r.balance_cents} + charges kept ${r.kept_cents}`,
+  },
+  {
+    invariant: 'shipment-for-cancelled-order',
+    sql: `SELECT sh.shipment_id, sh.saga_id, o.order_id, o.status AS order_status FROM shipments sh JOIN orders o USING (order_id)
+          WHERE sh.status = 'scheduled' AND o.status <> 'confirmed'`,
+    message: (r) => `shipment ${r.shipment_id} is scheduled for order ${r.order_id}, which is ${r.order_status}`,
+  },
+  {
+    invariant: 'completed-saga-incomplete',
+    sql: `SELECT s.saga_id,
+            (SELECT status FROM orders WHERE saga_id = s.saga_id) AS order_status,
+            (SELECT status FROM payments WHERE saga_id = s.saga_id) AS payment_status,
+            (SELECT status FROM shipments WHERE saga_id = s.saga_id) AS shipment_status,
+            (SELECT status FROM reservations WHERE saga_id = s.saga_id) AS reservation_status
+          FROM sagas s WHERE s.status = 'completed' AND NOT (
+            coalesce((SELECT status FROM orders WHERE saga_id = s.saga_id), '') = 'confirmed'
+            AND coalesce((SELECT status FROM payments WHERE saga_id = s.saga_id), '') = 'charged'
+            AND coalesce((SELECT status FROM shipments WHERE saga_id = s.saga_id), '') = 'scheduled'
+            AND coalesce((SELECT status FROM reservations WHERE saga_id = s.saga_id), '') = 'held')`,
+    message: (r) => `completed saga ${r.saga_id} lacks its effects: order ${r.order_status ?? 'missing'}, payment ${r.payment_status ?? 'missing'}, shipment ${r.shipment_status ?? 'missing'}, stock ${r.reservation_status ?? 'missing'}`,
+  },
+  {
+    invariant: 'rolled-back-saga-left-effects',
+    sql: `SELECT s.saga_id,
+            (SELECT status FROM orders WHERE saga_id = s.saga_id) AS order_status,
+            (SELECT status FROM shipments WHERE saga_id = s.saga_id) AS shipment_status
+          FROM sagas s WHERE s.status = 'compensated' AND (
+            EXISTS (SELECT 1 FROM orders WHERE saga_id = s.saga_id AND status = 'confirmed')
+            OR EXISTS (SELECT 1 FROM shipments WHERE saga_id = s.saga_id AND status = 'scheduled'))`,
+    message: (r) => `compensated saga ${r.saga_id} still has order ${r.order_status ?? '-'} / shipment ${r.shipment_status ?? '-'}`,
+  },
+];
+
+export interface LivenessProbe {
+  readonly now: number;
+  readonly host: string;
+  readonly pidAlive: (pid: number) => boolean;
+}
+
+export function checkInvariants(db: Db, probe: LivenessProbe): Violation[] {
+  const violations: Violation[] = [];
+  for (const check of CHECKS) {
+    for (const row of db.prepare(check.sql).all() as Record<string, unknown>[]) {
+      violations.push({ invariant: check.invariant, message: check.message(row), rows: [row] });
+    }
+  }
+  violations.push(...unownedSagas(db, probe), ...logDisagreements(db));
+  return violations;
+}
+
+/** Every saga is terminal, stuck, or owned under a live lease. */
+function unownedSagas(db: Db, probe: LivenessProbe): Violation[] {
+  const rows = db
+    .prepare(`SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`)
+    .all() as { saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }[];
+  return rows
+    .filter((r) => isAbandoned({ status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, leaseUntil: r.lease_until }, probe.now, probe.host, probe.pidAlive))
+    .map((r) => ({
+      invariant: 'saga-abandoned',
+      message: `saga ${r.saga_id} is ${r.status} with no live owner: run \`saga recover\``,
+      rows: [r],
+    }));
+}
+
+/** The log and the business tables tell the same story: the log's steps match the saga's status. */
+function logDisagreements(db: Db): Violation[] {
+  const violations: Violation[] = [];
+  const sagas = db.prepare(`SELECT saga_id, status FROM sagas WHERE status IN ('completed', 'compensated') ORDER BY saga_id`).all() as { saga_id: string; status: SagaStatus }[];
+  const eventsStmt = db.prepare(`SELECT step_index AS stepIndex, phase, event, attempt, uncertain FROM saga_events WHERE saga_id = ? ORDER BY event_id`);
+  const eventsOf = (sagaId: string) =>
+    (eventsStmt.all(sagaId) as { stepIndex: number; phase: StepEvent['phase']; event: StepEvent['event']; attempt: number; uncertain: number | null }[]).map(
+      (e) => ({ ...e, sagaId, step: '', at: 0, uncertain: e.uncertain === 1 }) as StepEvent,
+    );
+  for (const saga of sagas) {
+    const states = foldEvents(CHECKOUT_STEPS.length, eventsOf(saga.saga_id));
+    if (saga.status === 'completed' && states.some((s) => s.action !== 'succeeded' || s.compensation !== 'none')) {
+      violations.push({ invariant: 'log-disagrees', message: `saga ${saga.saga_id} is completed but its log does not show every step succeeded`, rows: [saga] });
+    }
+    if (saga.status === 'compensated' && compensationOrder(states).length > 0) {
+      const steps = compensationOrder(states).map((i) => CHECKOUT_STEPS[i]);
+      violations.push({ invariant: 'log-disagrees', message: `saga ${saga.saga_id} is compensated but its log shows ${steps.join(', ')} not compensated`, rows: [saga] });
+    }
+  }
+  return violations;
+}

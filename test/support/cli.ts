@@ -1,0 +1,77 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SAGA_BIN = join(ROOT, 'bin/saga.js');
+
+export function tempDir(prefix = 'saga-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real `saga` command as a new process in `cwd`, with a clean environment (no SAGA_*
+ * or LOG_LEVEL from the machine running the tests) plus `env`.
+ */
+export function runSaga(args: readonly string[], opts: { cwd: string; env?: Record<string, string> }): Promise<RunResult> {
+  const child = startSaga(args, opts);
+  return child.done;
+}
+
+export function startSaga(args: readonly string[], opts: { cwd: string; env?: Record<string, string> }) {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('SAGA_') && k !== 'LOG_LEVEL' && k !== 'DATABASE_URL' && k !== 'FORCE_COLOR') env[k] = v;
+  }
+  // Fast retries keep the suites quick; tests about backoff set their own.
+  const child = spawn(process.execPath, [SAGA_BIN, ...args], {
+    cwd: opts.cwd,
+    env: { ...env, SAGA_RETRY_BASE_MS: '5', NO_COLOR: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function openDb(path: string): Database.Database {
+  return new Database(path, { readonly: true, fileMustExist: true });
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  sagaId?: string;
+  saga?: string;
+  step?: string;
+  phase?: string;
+  event?: string;
+  attempt?: number;
+  durationMs?: number;
+  err?: { message: string };
+  [key: string]: unknown;
+}
+
+export function readLog(path: string): LogLine[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as LogLine);
+}
