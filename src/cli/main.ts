@@ -11,6 +11,10 @@ const COMMANDS = {
   seed: async () => (await import('./commands/seed.js')).seedCommand,
   checkout: async () => (await import('./commands/checkout.js')).checkoutCommand,
   recover: async () => (await import('./commands/recover.js')).recoverCommand,
+  list: async () => (await import('./commands/list.js')).listCommand,
+  show: async () => (await import('./commands/show.js')).showCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  inventory: async () => (await import('./commands/inventory.js')).inventoryCommand,
 } as const;
 
 /**

@@ -66,5 +66,36 @@ Examples:
     .addHelpText('after', '\nExamples:\n  $ saga recover\n  $ saga recover --json | jq .')
     .action((opts: Record<string, unknown>) => run('recover', opts, []));
 
+  program
+    .command('list')
+    .description('the most recent sagas first, one line each; stuck and unfinished ones stand out')
+    .addOption(new Option('--status <status>', 'only sagas in this status').choices(['running', 'compensating', 'completed', 'compensated', 'stuck']))
+    .option('--limit <n>', 'how many (default 20)', parseCount('--limit', 1, 100_000))
+    .option('--json', 'print a JSON array')
+    .addHelpText('after', '\nExamples:\n  $ saga list\n  $ saga list --status stuck --json')
+    .action((opts: Record<string, unknown>) => run('list', opts, []));
+
+  program
+    .command('show')
+    .description("one saga's timeline from the saga log: every attempt, its outcome and error, and the rows it produced")
+    .argument('<sagaId>', 'a saga id from `saga list` or `checkout` output')
+    .option('--json', 'print one JSON object, the log records as `events`')
+    .addHelpText('after', '\nExamples:\n  $ saga show 3f2a9c1e-...\n  $ saga show 3f2a9c1e-... --json | jq .events')
+    .action((sagaId: string, opts: Record<string, unknown>) => run('show', { ...opts, sagaId }, [sagaId]));
+
+  program
+    .command('verify')
+    .description('check every saga invariant over the whole database; exit 5 if any is violated')
+    .option('--json', 'print one JSON object with the violations')
+    .addHelpText('after', '\nExamples:\n  $ saga verify\n  $ saga verify --json | jq .violations')
+    .action((opts: Record<string, unknown>) => run('verify', opts, []));
+
+  program
+    .command('inventory')
+    .description('products with their seeded, available, reserved and sold quantities')
+    .option('--json', 'print a JSON array')
+    .addHelpText('after', '\nExamples:\n  $ saga inventory')
+    .action((opts: Record<string, unknown>) => run('inventory', opts, []));
+
   return program;
 }

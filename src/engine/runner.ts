@@ -157,7 +157,7 @@ class SagaRun<I> {
       let outcome: AttemptResult;
       if (step.kind === 'local') {
         if (fault === undefined) {
-          this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'action', attempt, writes: step.action(this.input, this.sagaId) });
+          this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'action', attempt, at: this.deps.clock.now(), writes: step.action(this.input, this.sagaId) });
           const point = `action:${step.name}:after-effect`;
           if (this.faults.armed(point) && (await this.flush(point)).failed) return 'rollback';
           i++;
@@ -211,7 +211,7 @@ class SagaRun<I> {
         let outcome: AttemptResult;
         if (step.kind === 'local') {
           if (fault === undefined) {
-            this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, writes: step.compensation(this.input, this.sagaId) });
+            this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, at: this.deps.clock.now(), writes: step.compensation(this.input, this.sagaId) });
             const point = `compensation:${step.name}:after-effect`;
             if (this.faults.armed(point)) await this.flush(point);
             break;

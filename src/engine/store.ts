@@ -89,6 +89,8 @@ export type BatchOp =
       readonly stepIndex: number;
       readonly phase: Phase;
       readonly attempt: number;
+      /** When the engine reached the step (its `started` time). */
+      readonly at: number;
       readonly writes: readonly SqlWrite[];
     }
   /** Business writes that go with the record before them (an external step's outcome). */

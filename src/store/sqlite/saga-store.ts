@@ -67,9 +67,8 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
           break;
         case 'local': {
           const base = { sagaId: batch.sagaId, step: op.step, stepIndex: op.stepIndex, phase: op.phase, attempt: op.attempt };
-          const startedAt = now();
           const t0 = performance.now();
-          const started: StepEvent = { ...base, event: 'started', at: startedAt };
+          const started: StepEvent = { ...base, event: 'started', at: op.at };
           appendEvent(started);
           events.push(started);
           try {

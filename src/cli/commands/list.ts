@@ -1,0 +1,40 @@
+import type { SagaStatus } from '../../engine/store.js';
+import { ExitCode } from '../../errors.js';
+import { listSagas, type SagaListRow } from '../../store/sqlite/saga-queries.js';
+import { openApp } from '../app.js';
+import type { CommandContext } from '../context.js';
+import { chalkFor, formatDuration, formatTime, paintStatus, table } from '../output/format.js';
+
+/** `saga list`: the most recent sagas, one line each. */
+export async function listCommand(flags: { status?: SagaStatus; limit?: number; json?: boolean }, ctx: CommandContext): Promise<number> {
+  const app = openApp(ctx.settings, 'never');
+  try {
+    const rows = listSagas(app.db, { limit: flags.limit ?? 20, ...(flags.status === undefined ? {} : { status: flags.status }) });
+    const now = Date.now();
+    if (flags.json) {
+      ctx.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString(), endedAt: r.endedAt === null ? null : new Date(r.endedAt).toISOString(), durationMs: duration(r, now) })))}\n`);
+      return ExitCode.ok;
+    }
+    if (rows.length === 0) {
+      ctx.stdout.write(flags.status === undefined ? 'no sagas yet: run `saga checkout --product 101 --qty 1`\n' : `no ${flags.status} sagas\n`);
+      return ExitCode.ok;
+    }
+    const c = chalkFor(ctx.color);
+    const lines = rows.map((r) => [
+      r.sagaId,
+      formatTime(r.createdAt),
+      r.productId === null ? '-' : `${r.qty} × ${r.productId}`,
+      paintStatus(c, r.status),
+      r.failedStep === null ? '' : c.red(`failed at ${r.failedStep}`),
+      formatDuration(duration(r, now)),
+    ]);
+    ctx.stdout.write(`${table([['SAGA', 'CREATED (UTC)', 'ITEMS', 'STATUS', 'FAILED', 'TOOK'].map((h) => c.dim(h)), ...lines])}\n`);
+    return ExitCode.ok;
+  } finally {
+    app.close();
+  }
+}
+
+function duration(r: SagaListRow, now: number): number {
+  return (r.endedAt ?? now) - r.createdAt;
+}

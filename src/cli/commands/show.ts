@@ -1,0 +1,40 @@
+import { checkoutRows, formatMoney } from '../../checkout/queries.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { openApp } from '../app.js';
+import type { CommandContext } from '../context.js';
+import { chalkFor, formatDuration, formatTime, paintStatus } from '../output/format.js';
+import { renderTimeline } from '../output/timeline.js';
+
+/** `saga show <sagaId>`: the saga's timeline from the log, its input and the rows it produced. */
+export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx: CommandContext): Promise<number> {
+  const app = openApp(ctx.settings, 'never');
+  try {
+    const saga = await app.store.getSaga(flags.sagaId);
+    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${ctx.settings.db}: run \`saga list\` to see saga ids`);
+    const events = await app.store.getEvents(saga.sagaId);
+    const rows = checkoutRows(app.db, saga.sagaId);
+    if (flags.json) {
+      ctx.stdout.write(`${JSON.stringify({ ...saga, createdAt: new Date(saga.createdAt).toISOString(), endedAt: saga.endedAt === null ? null : new Date(saga.endedAt).toISOString(), events, ...rows })}\n`);
+      return ExitCode.ok;
+    }
+    const c = chalkFor(ctx.color);
+    const input = saga.input as { productId?: number; qty?: number; customerId?: number; amountCents?: number };
+    const lines = [
+      `${c.bold(`saga ${saga.sagaId}`)}  ${paintStatus(c, saga.status, 0)}  ${c.dim(saga.definition)}`,
+      `  created ${formatTime(saga.createdAt)} UTC, took ${formatDuration((saga.endedAt ?? Date.now()) - saga.createdAt)}${saga.endedAt === null ? ' so far' : ''}`,
+      `  input   ${input.qty} × product ${input.productId} for customer ${input.customerId}${input.amountCents === undefined ? '' : `, ${formatMoney(input.amountCents)}`}`,
+    ];
+    if (saga.error !== null) lines.push(`  error   ${c.red(saga.error)}`);
+    if (saga.ownerId !== null) lines.push(`  owner   ${saga.ownerId}, lease until ${saga.leaseUntil === null ? '-' : formatTime(saga.leaseUntil)}`);
+    lines.push('', renderTimeline(events, saga.createdAt, c), '');
+    lines.push(`  stock    ${rows.reservation ? `${rows.reservation.qty} ${rows.reservation.status}` : '-'}`);
+    lines.push(`  payment  ${rows.payment ? `#${rows.payment.paymentId} ${formatMoney(rows.payment.amountCents)} ${rows.payment.status}` : '-'}`);
+    lines.push(`  order    ${rows.order ? `#${rows.order.orderId} ${rows.order.status}` : '-'}`);
+    lines.push(`  shipment ${rows.shipment ? `#${rows.shipment.shipmentId} ${rows.shipment.status}` : '-'}`);
+    if (saga.status === 'stuck') lines.push('', c.red('  stuck: fix the cause, then run `saga recover` to retry the failed compensation'));
+    ctx.stdout.write(`${lines.join('\n')}\n`);
+    return ExitCode.ok;
+  } finally {
+    app.close();
+  }
+}

@@ -1,0 +1,28 @@
+import { hostname } from 'node:os';
+import { checkInvariants } from '../../checkout/invariants.js';
+import { pidAlive } from '../../engine/recovery.js';
+import { ExitCode } from '../../errors.js';
+import { openApp } from '../app.js';
+import type { CommandContext } from '../context.js';
+import { chalkFor } from '../output/format.js';
+
+/** `saga verify`: every invariant of SAGA-SEMANTICS.md over the whole database. Exit 5 on any violation. */
+export async function verifyCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
+  const app = openApp(ctx.settings, 'never');
+  try {
+    const violations = checkInvariants(app.db, { now: Date.now(), host: hostname(), pidAlive });
+    const sagas = (app.db.prepare('SELECT count(*) AS n FROM sagas').get() as { n: number }).n;
+    if (flags.json) {
+      ctx.stdout.write(`${JSON.stringify({ ok: violations.length === 0, sagas, violations })}\n`);
+    } else if (violations.length === 0) {
+      ctx.stdout.write(`${chalkFor(ctx.color).green('✔')} all invariants hold over ${sagas} saga(s): stock conserved, no charge without cause, no shipment for a cancelled order, every saga terminal, stuck or owned\n`);
+    } else {
+      const c = chalkFor(ctx.color);
+      const lines = violations.map((v) => `${c.red('✖')} ${c.bold(v.invariant)}: ${v.message}\n    ${c.dim(JSON.stringify(v.rows))}`);
+      ctx.stdout.write(`${lines.join('\n')}\n${c.red(`${violations.length} violation(s) over ${sagas} saga(s)`)}\n`);
+    }
+    return violations.length === 0 ? ExitCode.ok : ExitCode.violations;
+  } finally {
+    app.close();
+  }
+}

@@ -1,0 +1,42 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import type { SagaStatus } from '../../engine/store.js';
+
+export function chalkFor(color: boolean): ChalkInstance {
+  return new Chalk({ level: color ? 1 : 0 });
+}
+
+/** Stuck and unfinished sagas stand out: red and yellow, in capitals. */
+export function paintStatus(c: ChalkInstance, status: SagaStatus, width = 12): string {
+  const text = status.padEnd(width);
+  switch (status) {
+    case 'completed':
+      return c.green(text);
+    case 'compensated':
+      return c.yellow(text);
+    case 'stuck':
+      return c.red.bold(status.toUpperCase().padEnd(width));
+    case 'running':
+    case 'compensating':
+      return c.cyan.bold(status.toUpperCase().padEnd(width));
+  }
+}
+
+export function formatDuration(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 10) return `${ms.toFixed(1)}ms`;
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+export function formatTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
+}
+
+/** Columns padded to the widest cell (ANSI codes excluded from the width). */
+export function table(rows: readonly (readonly string[])[]): string {
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visible(cell))));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visible(cell)))).join('  ').trimEnd()).join('\n');
+}
