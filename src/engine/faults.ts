@@ -4,8 +4,10 @@ import type { Phase } from './definition.js';
  * Failure injection: plain data saying which step or compensation fails, and how. It lives only
  * in the process that asked for it; recovery runs with `noFaults` (rule 8).
  *
- * Crash points are named `<phase>:<step>:<moment>`, moment being `before` (write-ahead record
- * committed, effect not asked for yet) or `after-effect` (effect done, outcome not committed).
+ * Crash points are named `<phase>:<step>:<moment>`. `before`: the effect is not asked for yet
+ * (for an external step, its write-ahead record is committed; for a local step, nothing of it is).
+ * `after-effect`: the effect happened (the provider answered, or the local writes ran inside
+ * their open transaction) and its outcome is not committed yet.
  */
 export const FAULT_MODES = ['error', 'transient', 'timeout', 'crash'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];

@@ -153,9 +153,9 @@ class SagaRun<I> {
       const step = steps[i]!;
       const attempt = this.states[i]!.actionAttempts + 1;
       const fault = this.faults.forAttempt('action', step.name, attempt);
-      this.faults.point(`action:${step.name}:before`);
       let outcome: AttemptResult;
       if (step.kind === 'local') {
+        this.faults.point(`action:${step.name}:before`);
         if (fault === undefined) {
           this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'action', attempt, at: this.deps.clock.now(), writes: step.action(this.input, this.sagaId) });
           const point = `action:${step.name}:after-effect`;
@@ -167,6 +167,7 @@ class SagaRun<I> {
       } else {
         this.pending.push({ op: 'event', event: this.event(i, 'action', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'action') }) });
         if ((await this.flush()).failed) return 'rollback';
+        this.faults.point(`action:${step.name}:before`);
         outcome = await this.callExternal(i, step, 'action', attempt, fault);
         if (outcome.ok) {
           this.pending.push(
@@ -207,9 +208,9 @@ class SagaRun<I> {
       for (;;) {
         const attempt = this.states[i]!.compensationAttempts + 1;
         const fault = this.faults.forAttempt('compensation', step.name, attempt);
-        this.faults.point(`compensation:${step.name}:before`);
         let outcome: AttemptResult;
         if (step.kind === 'local') {
+          this.faults.point(`compensation:${step.name}:before`);
           if (fault === undefined) {
             this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, at: this.deps.clock.now(), writes: step.compensation(this.input, this.sagaId) });
             const point = `compensation:${step.name}:after-effect`;
@@ -220,6 +221,7 @@ class SagaRun<I> {
         } else {
           this.pending.push({ op: 'event', event: this.event(i, 'compensation', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'compensation') }) });
           await this.flush();
+          this.faults.point(`compensation:${step.name}:before`);
           outcome = await this.callExternal(i, step, 'compensation', attempt, fault);
           if (outcome.ok) {
             this.pending.push(
