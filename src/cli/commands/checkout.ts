@@ -124,9 +124,13 @@ function finish(report: CheckoutReport, outcome: SagaOutcome, signalExit: number
   const exitCode = outcome.status === 'completed' ? ExitCode.ok : outcome.status === 'compensated' ? ExitCode.rolledBack : ExitCode.rollbackIncomplete;
   if (flags.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
   else ctx.stdout.write(renderCheckoutReport(report, ctx.color));
-  if (signalExit !== undefined && outcome.interrupted) {
-    const what = outcome.status === 'stuck' ? `its rollback is incomplete: run \`saga recover\`` : 'it was rolled back; nothing is left half-done';
-    ctx.stderr.write(`saga: interrupted: stopped saga ${outcome.sagaId} after its current step; ${what}\n`);
+  if (signalExit !== undefined) {
+    const what = {
+      completed: 'its last step had already run, so it completed',
+      compensated: 'it was rolled back; nothing is left half-done',
+      stuck: 'its rollback is incomplete: run `saga recover`',
+    }[outcome.status];
+    ctx.stderr.write(`saga: interrupted: saga ${outcome.sagaId} finished its current step; ${what}\n`);
     return signalExit;
   }
   return exitCode;
