@@ -1,5 +1,7 @@
 import { CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import { readDotEnv, type Sources } from '../config.js';
 import { ExitCode, SagaError } from '../errors.js';
 import { wantsColor } from '../log.js';
@@ -69,6 +71,6 @@ function report(err: unknown, stderr: NodeJS.WritableStream): number {
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }

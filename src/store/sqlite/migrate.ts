@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DatabaseUnusableError } from '../../errors.js';
+import { PACKAGE_ROOT } from '../../paths.js';
 import type { Db } from './open.js';
 
-/** `migrations/sqlite/` at the package root (the same depth from src/ and from dist/). */
-export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../../migrations/sqlite/', import.meta.url));
+export const SQLITE_MIGRATIONS = join(PACKAGE_ROOT, 'migrations', 'sqlite');
 
 export interface Migration {
   readonly version: number;
