@@ -17,6 +17,7 @@ const COMMANDS = {
   show: async () => (await import('./commands/show.js')).showCommand,
   verify: async () => (await import('./commands/verify.js')).verifyCommand,
   inventory: async () => (await import('./commands/inventory.js')).inventoryCommand,
+  bench: async () => (await import('./commands/bench.js')).benchCommand,
 } as const;
 
 /**

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
 import { COMPENSATION_FAULT_MODES, FAULT_MODES } from '../engine/faults.js';
 import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode, parseId, parseKey, parseQuantity, MAX_QTY } from './parsers.js';
@@ -97,5 +97,23 @@ Examples:
     .addHelpText('after', '\nExamples:\n  $ saga inventory')
     .action((opts: Record<string, unknown>) => run('inventory', opts, []));
 
+  program
+    .command('bench')
+    .description('run many checkouts in this process and report throughput, latency and outcomes, then verify')
+    .option('--n <count>', 'how many checkouts (default 1000)', parseCount('--n', 1, 10_000_000))
+    .option('--concurrency <c>', 'checkouts in flight at a time (default 1)', parseCount('--concurrency', 1, 1024))
+    .option('--fail-rate <r>', 'share of checkouts given a random fault, 0 to 1 (default 0)', parseRate)
+    .option('--product <id>', 'product to buy (default 101; restocked as needed)', parseId('--product'))
+    .option('--seed <n>', 'seed of the random faults, to replay a run (default 1)', parseCount('--seed', 0, 2 ** 31))
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal')
+    .action((opts: Record<string, unknown>) => run('bench', opts, []));
+
   return program;
+}
+
+function parseRate(text: string): number {
+  const r = Number(text);
+  if (text.trim() === '' || !Number.isFinite(r) || r < 0 || r > 1) throw new InvalidArgumentError('--fail-rate must be a number from 0 to 1, such as 0.1.');
+  return r;
 }

@@ -1,0 +1,149 @@
+import { hostname } from 'node:os';
+import { CHECKOUT_STEPS, type CheckoutInput } from '../checkout/checkout-saga.js';
+import { checkInvariants } from '../checkout/invariants.js';
+import { findProduct } from '../checkout/queries.js';
+import type { SagaDefinition } from '../engine/definition.js';
+import { faultInjector, noFaults, type FaultPlan } from '../engine/faults.js';
+import { pidAlive, recoverAbandonedSagas, type DefinitionRegistry } from '../engine/recovery.js';
+import { SimulatedCrashError, startSaga, systemClock, type EngineLogger } from '../engine/runner.js';
+import type { Owner, SagaStore } from '../engine/store.js';
+import type { Db } from '../store/sqlite/open.js';
+import { percentile, seededRandom } from './random.js';
+import { randomUUID } from 'node:crypto';
+
+export interface BenchOptions {
+  readonly n: number;
+  readonly concurrency: number;
+  readonly failRate: number;
+  readonly productId: number;
+  readonly seed: number;
+}
+
+export interface BenchDeps {
+  readonly db: Db;
+  readonly store: SagaStore;
+  readonly checkout: SagaDefinition<CheckoutInput>;
+  readonly definitions: DefinitionRegistry;
+  readonly logger: EngineLogger;
+  readonly owner: Owner;
+  readonly leaseMs: number;
+  readonly onProgress?: (done: number) => void;
+}
+
+export interface BenchResult {
+  readonly n: number;
+  readonly concurrency: number;
+  readonly failRate: number;
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly throughput: number;
+  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+  readonly outcomes: { completed: number; compensated: number; stuck: number };
+  /** Checkouts whose in-process "crash" left them to recovery, which then finished them. */
+  readonly crashedAndRecovered: number;
+  /** Checkouts that "crashed" before their first commit: nothing of them exists, nothing to recover. */
+  readonly crashedBeforeFirstCommit: number;
+  readonly violations: number;
+}
+
+/**
+ * `saga bench`: n checkouts, c in flight at a time, in this process. With probability
+ * `failRate` a checkout gets a random fault (any mode, or a compensation fault) from a seeded
+ * source. Crashes are simulated by a throw at the fault point (the transaction in flight rolls
+ * back, the saga is left to recovery), and recovered at the end. Ends with `verify`.
+ */
+export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchResult> {
+  const random = seededRandom(opts.seed);
+  const product = findProduct(deps.db, opts.productId);
+  if (product === undefined) throw new Error(`unknown product ${opts.productId}`);
+  const input: CheckoutInput = { productId: product.productId, qty: 1, customerId: 1, unitPriceCents: product.priceCents, amountCents: product.priceCents };
+  restock(deps.db, input, opts.n);
+
+  const plans = Array.from({ length: opts.n }, () => (random() < opts.failRate ? randomFault(random) : undefined));
+  const latencies: number[] = [];
+  const outcomes = { completed: 0, compensated: 0, stuck: 0 };
+  let crashed = 0;
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < opts.n) {
+      const plan = plans[next++];
+      const t0 = performance.now();
+      try {
+        const outcome = await startSaga(deps.checkout, input, {
+          store: deps.store,
+          logger: deps.logger,
+          clock: systemClock,
+          random,
+          owner: deps.owner,
+          leaseMs: deps.leaseMs,
+          faults: plan === undefined ? noFaults : faultInjector(plan, (point) => { throw new SimulatedCrashError(point); }),
+        }, { sagaId: randomUUID() });
+        outcomes[outcome.status]++;
+      } catch (err) {
+        if (!(err instanceof SimulatedCrashError)) throw err;
+        crashed++;
+      }
+      latencies.push(performance.now() - t0);
+      deps.onProgress?.(latencies.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.n) }, worker));
+  const durationMs = performance.now() - started;
+
+  // Every saga this process started has ended but the crashed ones: their "owner died".
+  const recovered = await recoverAbandonedSagas(deps.definitions, {
+    store: deps.store, logger: deps.logger, clock: systemClock, random, owner: deps.owner, leaseMs: deps.leaseMs,
+    pidAlive: (pid) => pid !== process.pid && pidAlive(pid),
+  });
+  let recoveredCount = 0;
+  for (const r of recovered) {
+    if (r.action !== 'recovered') continue;
+    outcomes[r.outcome.status]++;
+    recoveredCount++;
+  }
+
+  latencies.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    n: opts.n,
+    concurrency: opts.concurrency,
+    failRate: opts.failRate,
+    seed: opts.seed,
+    durationMs: round(durationMs),
+    throughput: round((opts.n / durationMs) * 1000),
+    latencyMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
+    outcomes,
+    crashedAndRecovered: recoveredCount,
+    crashedBeforeFirstCommit: crashed - recoveredCount,
+    violations: checkInvariants(deps.db, { now: Date.now(), host: hostname(), pidAlive }).length,
+  };
+}
+
+/** Puts enough stock and funds in place (as seeded stock, so the stock invariant still holds). */
+function restock(db: Db, input: CheckoutInput, n: number): void {
+  db.transaction(() => {
+    const { stock } = db.prepare('SELECT stock FROM inventory WHERE product_id = ?').get(input.productId) as { stock: number };
+    const missing = Math.max(0, n * input.qty - stock);
+    db.prepare('UPDATE inventory SET stock = stock + ? WHERE product_id = ?').run(missing, input.productId);
+    db.prepare('UPDATE products SET seeded_stock = seeded_stock + ? WHERE product_id = ?').run(missing, input.productId);
+    const { balance_cents } = db.prepare('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?').get(input.customerId) as { balance_cents: number };
+    const short = Math.max(0, n * input.amountCents - balance_cents);
+    db.prepare('UPDATE provider_accounts SET balance_cents = balance_cents + ?, opening_balance_cents = opening_balance_cents + ? WHERE customer_id = ?').run(short, short, input.customerId);
+  }).immediate();
+}
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)]!;
+}
+
+function randomFault(random: () => number): FaultPlan {
+  const failAt = pick(random, CHECKOUT_STEPS);
+  const mode = pick(random, ['error', 'transient', 'timeout', 'crash'] as const);
+  const plan: FaultPlan = { failAt, mode, times: 1 + Math.floor(random() * 3) };
+  if (random() < 0.3) {
+    const compensation = pick(random, CHECKOUT_STEPS);
+    return { ...plan, mode: 'error', failCompensation: compensation, compensationMode: 'transient', compensationTimes: 1 + Math.floor(random() * 6) };
+  }
+  return plan;
+}
