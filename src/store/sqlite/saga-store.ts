@@ -72,7 +72,10 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
           appendEvent(started);
           events.push(started);
           try {
-            runLocalWrites(op.writes);
+            // A guard on the step's first write fails before the step changed anything, so only a
+            // later guard needs a savepoint to undo the writes before it.
+            if (op.writes.some((w, k) => k > 0 && w.expectChanges !== undefined)) runLocalWrites(op.writes);
+            else for (const w of op.writes) runWrite(w);
           } catch (err) {
             if (!(err instanceof GuardFailed)) throw err;
             const failed: StepEvent = { ...base, event: 'failed', at: now(), durationMs: round(performance.now() - t0), error: err.message, errorKind: 'permanent', uncertain: false };

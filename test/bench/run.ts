@@ -1,0 +1,178 @@
+/**
+ * `npm run bench`: the engine against a hand-written baseline, cold start against bare node, and
+ * `list` / `show` on 100,000 sagas, all in one process run on this machine. Prints a table and
+ * writes the same figures to test/bench/results.json. Figures are medians of several rounds that
+ * alternate engine and baseline, so a noisy neighbour hurts both alike.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { runBench } from '../../src/bench/run-bench.js';
+import { percentile } from '../../src/bench/random.js';
+import { seedCatalog } from '../../src/checkout/catalog.js';
+import { CHECKOUT_SAGA, checkoutSaga } from '../../src/checkout/checkout-saga.js';
+import { simulatedPaymentProvider } from '../../src/checkout/payment-provider.js';
+import { listCommand } from '../../src/cli/commands/list.js';
+import { showCommand } from '../../src/cli/commands/show.js';
+import type { CommandContext } from '../../src/cli/context.js';
+import { resolveGlobals } from '../../src/cli/settings.js';
+import { createLogger } from '../../src/log.js';
+import { migrate } from '../../src/store/sqlite/migrate.js';
+import { openSqlite, type Db, type Durability } from '../../src/store/sqlite/open.js';
+import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
+import { baselineCheckouts } from './baseline.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const N = Number(process.env.BENCH_N ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 21);
+const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
+const work = mkdtempSync(join(tmpdir(), 'saga-bench-'));
+
+function freshDb(name: string, durability: Durability): { db: Db; path: string } {
+  const path = join(work, `${name}-${randomUUID().slice(0, 8)}.db`);
+  const db = openSqlite(path, { durability });
+  migrate(db);
+  seedCatalog(db);
+  return { db, path };
+}
+
+async function engineRun(durability: Durability, concurrency: number): Promise<number> {
+  const { db, path } = freshDb('engine', durability);
+  const provider = simulatedPaymentProvider(db);
+  const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
+  const { logger, close } = createLogger({ level: 'info', logFile: `${path}.log` });
+  const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid };
+  try {
+    const r = await runBench({ n: N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
+      db, store: sqliteSagaStore(db), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
+    });
+    if (r.violations !== 0 || r.outcomes.completed !== N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
+    return r.throughput;
+  } finally {
+    close();
+    db.close();
+  }
+}
+
+async function baselineRun(durability: Durability, concurrency: number): Promise<number> {
+  const { db } = freshDb('baseline', durability);
+  try {
+    return await baselineCheckouts(db, N, concurrency);
+  } finally {
+    db.close();
+  }
+}
+
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+
+async function throughputRows() {
+  const rows = [];
+  for (const durability of ['full', 'normal'] as const) {
+    for (const concurrency of [1, 16]) {
+      const engine: number[] = [];
+      const baseline: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        engine.push(await engineRun(durability, concurrency));
+        baseline.push(await baselineRun(durability, concurrency));
+      }
+      const e = median(engine);
+      const b = median(baseline);
+      rows.push({ durability, concurrency, engine: e, baseline: b, ratio: Math.round((e / b) * 100) / 100, engineRuns: engine, baselineRuns: baseline });
+      console.error(`  throughput ${durability} c=${concurrency}: engine ${e}/s, baseline ${b}/s`);
+    }
+  }
+  return rows;
+}
+
+function timeProcess(cmd: string, args: string[], cwd: string): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd, stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return performance.now() - t0;
+}
+
+function coldStart() {
+  const { db, path } = freshDb('cold', 'full');
+  db.close();
+  const saga: number[] = [];
+  const node: number[] = [];
+  const sagaArgs = [join(ROOT, 'bin/saga.js'), 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
+  timeProcess(process.execPath, sagaArgs, work); // warm the page cache once
+  for (let i = 0; i < COLD_RUNS; i++) {
+    saga.push(timeProcess(process.execPath, sagaArgs, work));
+    node.push(timeProcess(process.execPath, ['-e', "require('better-sqlite3')"], ROOT));
+  }
+  const s = median(saga);
+  const n = median(node);
+  return { sagaCheckoutMs: Math.round(s * 10) / 10, nodeRequireMs: Math.round(n * 10) / 10, ratio: Math.round((s / n) * 100) / 100, runs: COLD_RUNS };
+}
+
+/** 100,000 sagas with their log records, written directly (a realistic mix of outcomes). */
+function bigHistory(): { path: string; sampleId: string } {
+  const { db, path } = freshDb('history', 'normal');
+  const insertSaga = db.prepare(`INSERT INTO sagas (saga_id, definition, input, status, failed_step, created_at, updated_at, ended_at) VALUES (?, 'checkout', ?, ?, ?, ?, ?, ?)`);
+  const insertEvent = db.prepare(`INSERT INTO saga_events (saga_id, step, step_index, phase, event, attempt, at, duration_ms) VALUES (?, ?, ?, 'action', ?, 1, ?, ?)`);
+  let sampleId = '';
+  const t0 = Date.now() - HISTORY * 1000;
+  db.transaction(() => {
+    for (let i = 0; i < HISTORY; i++) {
+      const id = randomUUID();
+      const status = i % 10 === 0 ? 'compensated' : i % 997 === 0 ? 'stuck' : 'completed';
+      const at = t0 + i * 1000;
+      insertSaga.run(id, JSON.stringify({ productId: 101, qty: 1, customerId: 1, unitPriceCents: 8999, amountCents: 8999 }), status, status === 'completed' ? null : 'payment', at, at + 5, status === 'stuck' ? null : at + 5);
+      ['inventory', 'payment', 'order', 'shipping'].forEach((step, k) => {
+        insertEvent.run(id, step, k, 'started', at + k, null);
+        insertEvent.run(id, step, k, 'succeeded', at + k + 1, 0.5);
+      });
+      if (i === Math.floor(HISTORY / 2)) sampleId = id;
+    }
+  })();
+  db.close();
+  return { path, sampleId };
+}
+
+async function timeCommand(run: (ctx: CommandContext) => Promise<number>, db: string, runs = 21): Promise<number> {
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const settings = resolveGlobals({ flags: { db }, env: {}, dotenv: {} });
+  const ctx: CommandContext = { sources: { flags: { db }, env: {}, dotenv: {} }, settings, stdout: sink, stderr: sink, color: false };
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    if ((await run(ctx)) !== 0) throw new Error('command failed');
+    times.push(performance.now() - t0);
+  }
+  return Math.round(median(times) * 100) / 100;
+}
+
+async function historyRows() {
+  const { path, sampleId } = bigHistory();
+  return {
+    sagas: HISTORY,
+    listMs: await timeCommand((ctx) => listCommand({ limit: 20 }, ctx), path),
+    listStuckMs: await timeCommand((ctx) => listCommand({ status: 'stuck', limit: 20 }, ctx), path),
+    showMs: await timeCommand((ctx) => showCommand({ sagaId: sampleId }, ctx), path),
+    listProcessMs: Math.round(median(Array.from({ length: 7 }, () => timeProcess(process.execPath, [join(ROOT, 'bin/saga.js'), 'list', '--db', path], work))) * 10) / 10,
+  };
+}
+
+const started = new Date().toISOString();
+console.error(`saga benchmark: N=${N} checkouts per run, ${ROUNDS} rounds, ${COLD_RUNS} cold starts, ${HISTORY} sagas of history (work dir ${work})`);
+const throughput = await throughputRows();
+const cold = coldStart();
+const history = await historyRows();
+rmSync(work, { recursive: true, force: true });
+
+const results = { started, node: process.version, n: N, rounds: ROUNDS, throughput, coldStart: cold, history };
+writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+
+const pad = (s: unknown, w: number) => String(s).padEnd(w);
+console.log('\nthroughput (checkouts/s, median of rounds)');
+console.log(`${pad('durability', 11)}${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
+for (const r of throughput) console.log(`${pad(r.durability, 11)}${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
+console.log(`\ncold start (median of ${cold.runs}): saga checkout ${cold.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${cold.nodeRequireMs} ms: ${cold.ratio}x`);
+console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
+console.log('\nwritten to test/bench/results.json');
