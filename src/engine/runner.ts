@@ -296,17 +296,17 @@ class SagaRun<I> {
   /** An injected failure of a local step: it never reaches the database. */
   private async injectedLocalFailure(i: number, phase: Phase, attempt: number, fault: FaultMode): Promise<AttemptResult> {
     const step = this.def.steps[i]!;
-    const startedAt = this.deps.clock.now();
+    const startedAt = performance.now();
     this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt) });
     if (fault === 'timeout') await this.deps.clock.sleep(this.timeoutOf(step));
-    return { ok: false, error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: this.deps.clock.now() - startedAt };
+    return { ok: false, error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: elapsedSince(startedAt) };
   }
 
   private async callExternal(i: number, step: ExternalStep<I>, phase: Phase, attempt: number, fault: FaultMode | undefined): Promise<AttemptResult> {
     const timeoutMs = this.timeoutOf(step);
     const controller = new AbortController();
     const ctx = { sagaId: this.sagaId, step: step.name, attempt, idempotencyKey: idempotencyKey(this.sagaId, step.name, phase), actionKey: idempotencyKey(this.sagaId, step.name, 'action'), signal: controller.signal };
-    const startedAt = this.deps.clock.now();
+    const startedAt = performance.now();
     const call = async () => {
       if (fault === 'error' || fault === 'transient') throw injectedError(step, phase, fault, timeoutMs);
       const result = phase === 'action' ? await step.action(this.input, ctx) : await step.compensation(this.input, ctx);
@@ -323,10 +323,10 @@ class SagaRun<I> {
     });
     try {
       const result = await Promise.race([call(), timeout]);
-      return { ok: true, result, durationMs: this.deps.clock.now() - startedAt };
+      return { ok: true, result, durationMs: elapsedSince(startedAt) };
     } catch (err) {
       if (err instanceof SimulatedCrashError) throw err;
-      return { ok: false, error: asStepFailure(err), durationMs: this.deps.clock.now() - startedAt };
+      return { ok: false, error: asStepFailure(err), durationMs: elapsedSince(startedAt) };
     } finally {
       clearTimeout(timer);
     }
@@ -398,6 +398,10 @@ class SagaRun<I> {
     }, Math.max(50, Math.floor(leaseMs / 3)));
     this.leaseTimer.unref();
   }
+}
+
+function elapsedSince(start: number): number {
+  return Math.round((performance.now() - start) * 1000) / 1000;
 }
 
 /** Thrown by the test crash hook so an in-process test can "die" at a fault point. */
