@@ -31,7 +31,10 @@ export function readDotEnv(cwd: string): Record<string, string> {
   return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
 }
 
-/** The value of one setting: flag, else environment, else `.env`, else default. */
+/**
+ * The value of one setting from the environment, else `.env`, else its default. A flag, already
+ * parsed by commander, wins over all three: see `cli/settings.ts`.
+ */
 export function setting(sources: Sources, key: SettingKey): string | undefined {
   const fromEnv = sources.env[key];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;

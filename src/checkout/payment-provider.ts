@@ -27,7 +27,7 @@ export interface Refund {
   readonly customerId?: number;
 }
 
-interface LedgerRow {
+export interface LedgerRow {
   idempotency_key: string;
   kind: 'charge' | 'refund' | 'void';
   customer_id: number | null;
@@ -83,7 +83,7 @@ export function simulatedPaymentProvider(db: Db, now: () => number = Date.now): 
   };
 }
 
-function refundOf(row: LedgerRow): Refund {
+export function refundOf(row: LedgerRow): Refund {
   if (row.kind !== 'refund') return { refunded: false, amountCents: 0 };
   return {
     refunded: true,

@@ -202,7 +202,8 @@ class SagaRun<I> {
     }
     // What to undo is decided from the log, so everything pending (the failure, steps batched
     // before it) is committed first.
-    await this.flush();
+    let result = await this.flush();
+    if (result.failed) return this.stuckOnGuard(result.failed);
     for (const i of compensationOrder(this.states)) {
       const step = this.def.steps[i]!;
       for (;;) {
@@ -214,13 +215,17 @@ class SagaRun<I> {
           if (fault === undefined) {
             this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, at: this.deps.clock.now(), writes: step.compensation(this.input, this.sagaId) });
             const point = `compensation:${step.name}:after-effect`;
-            if (this.faults.armed(point)) await this.flush(point);
+            if (this.faults.armed(point)) {
+              result = await this.flush(point);
+              if (result.failed) return this.stuckOnGuard(result.failed);
+            }
             break;
           }
           outcome = await this.injectedLocalFailure(i, 'compensation', attempt, fault);
         } else {
           this.pending.push({ op: 'event', event: this.event(i, 'compensation', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'compensation') }) });
-          await this.flush();
+          result = await this.flush();
+          if (result.failed) return this.stuckOnGuard(result.failed);
           this.faults.point(`compensation:${step.name}:before`);
           outcome = await this.callExternal(i, step, 'compensation', attempt, fault);
           if (outcome.ok) {
@@ -238,20 +243,32 @@ class SagaRun<I> {
       }
     }
     this.pending.push({ op: 'status', status: 'compensated' });
-    await this.flush();
+    result = await this.flush();
+    if (result.failed) return this.stuckOnGuard(result.failed);
     this.status = 'compensated';
     return 'compensated';
+  }
+
+  /** A local compensation's guard failed in a batch: the store already marked the saga stuck. */
+  private stuckOnGuard(failed: NonNullable<BatchResult['failed']>): 'stuck' {
+    this.status = 'stuck';
+    this.logStuck(failed.step, this.states[failed.stepIndex]?.compensationAttempts ?? 1, failed.error);
+    return 'stuck';
   }
 
   private async becomeStuck(step: string, attempts: number, error: string): Promise<'stuck'> {
     this.pending.push({ op: 'status', status: 'stuck', failedStep: this.failedStep ?? step, error: `compensation of ${step} failed: ${error}` });
     await this.flush();
     this.status = 'stuck';
+    this.logStuck(step, attempts, error);
+    return 'stuck';
+  }
+
+  private logStuck(step: string, attempts: number, error: string): void {
     this.deps.logger.error(
       { sagaId: this.sagaId, saga: this.def.name, step, phase: 'compensation', event: 'stuck', attempt: attempts, err: { message: error } },
       `saga ${this.sagaId} is stuck: the compensation of ${step} failed ${attempts} time(s); fix the cause, then run \`saga recover\` to retry it`,
     );
-    return 'stuck';
   }
 
   // ---- attempts ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 import type { SqlWrite } from '../../engine/definition.js';
 import { DuplicateSagaKeyError, LostOwnershipError } from '../../engine/errors.js';
-import type { Batch, BatchOp, BatchResult, Owner, SagaRecord, SagaStatus, SagaStore, StepEvent } from '../../engine/store.js';
+import type { Batch, BatchOp, BatchResult, Owner, SagaStatus, SagaStore, StepEvent } from '../../engine/store.js';
 import type { Db } from './open.js';
 import { statementCache } from './statements.js';
+import { toSagaRecord, toStepEvent, type EventRow, type SagaRow } from '../saga-rows.js';
 
 const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
   owner_id, owner_host, owner_pid, lease_until, created_at, updated_at)
@@ -72,9 +73,9 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
           appendEvent(started);
           events.push(started);
           try {
-            // A guard on the step's first write fails before the step changed anything, so only a
-            // later guard needs a savepoint to undo the writes before it.
-            if (op.writes.some((w, k) => k > 0 && w.expectChanges !== undefined)) runLocalWrites(op.writes);
+            // A step with a guard runs in a savepoint, so a failed guard undoes all of its writes
+            // (a guard can fail after changing rows: an INSERT that expected two made one).
+            if (op.writes.some((w) => w.expectChanges !== undefined)) runLocalWrites(op.writes);
             else for (const w of op.writes) runWrite(w);
           } catch (err) {
             if (!(err instanceof GuardFailed)) throw err;
@@ -150,74 +151,3 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-export interface SagaRow {
-  saga_id: string;
-  definition: string;
-  input: string;
-  status: SagaStatus;
-  idempotency_key: string | null;
-  request_hash: string | null;
-  owner_id: string | null;
-  owner_host: string | null;
-  owner_pid: number | null;
-  lease_until: number | null;
-  failed_step: string | null;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-  ended_at: number | null;
-}
-
-export function toSagaRecord(r: SagaRow): SagaRecord {
-  return {
-    sagaId: r.saga_id,
-    definition: r.definition,
-    input: JSON.parse(r.input) as unknown,
-    status: r.status,
-    idempotencyKey: r.idempotency_key,
-    requestHash: r.request_hash,
-    ownerId: r.owner_id,
-    ownerHost: r.owner_host,
-    ownerPid: r.owner_pid,
-    leaseUntil: r.lease_until,
-    failedStep: r.failed_step,
-    error: r.error,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    endedAt: r.ended_at,
-  };
-}
-
-interface EventRow {
-  saga_id: string;
-  step: string;
-  step_index: number;
-  phase: StepEvent['phase'];
-  event: StepEvent['event'];
-  attempt: number;
-  at: number;
-  duration_ms: number | null;
-  error: string | null;
-  error_kind: StepEvent['errorKind'] | null;
-  uncertain: number | null;
-  delay_ms: number | null;
-  idempotency_key: string | null;
-}
-
-function toStepEvent(r: EventRow): StepEvent {
-  return {
-    sagaId: r.saga_id,
-    step: r.step,
-    stepIndex: r.step_index,
-    phase: r.phase,
-    event: r.event,
-    attempt: r.attempt,
-    at: r.at,
-    ...(r.duration_ms === null ? {} : { durationMs: r.duration_ms }),
-    ...(r.error === null ? {} : { error: r.error }),
-    ...(r.error_kind === null || r.error_kind === undefined ? {} : { errorKind: r.error_kind }),
-    ...(r.uncertain === null ? {} : { uncertain: r.uncertain === 1 }),
-    ...(r.delay_ms === null ? {} : { delayMs: r.delay_ms }),
-    ...(r.idempotency_key === null ? {} : { idempotencyKey: r.idempotency_key }),
-  };
-}

@@ -1,0 +1,74 @@
+import type { SagaRecord, SagaStatus, StepEvent } from '../engine/store.js';
+
+/** Rows of the saga log as both databases return them, and their mapping to engine records. */
+export interface SagaRow {
+  saga_id: string;
+  definition: string;
+  input: string;
+  status: SagaStatus;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  owner_id: string | null;
+  owner_host: string | null;
+  owner_pid: number | null;
+  lease_until: number | null;
+  failed_step: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+}
+
+export function toSagaRecord(r: SagaRow): SagaRecord {
+  return {
+    sagaId: r.saga_id,
+    definition: r.definition,
+    input: JSON.parse(r.input) as unknown,
+    status: r.status,
+    idempotencyKey: r.idempotency_key,
+    requestHash: r.request_hash,
+    ownerId: r.owner_id,
+    ownerHost: r.owner_host,
+    ownerPid: r.owner_pid,
+    leaseUntil: r.lease_until,
+    failedStep: r.failed_step,
+    error: r.error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    endedAt: r.ended_at,
+  };
+}
+
+export interface EventRow {
+  saga_id: string;
+  step: string;
+  step_index: number;
+  phase: StepEvent['phase'];
+  event: StepEvent['event'];
+  attempt: number;
+  at: number;
+  duration_ms: number | null;
+  error: string | null;
+  error_kind: StepEvent['errorKind'] | null;
+  uncertain: number | null;
+  delay_ms: number | null;
+  idempotency_key: string | null;
+}
+
+export function toStepEvent(r: EventRow): StepEvent {
+  return {
+    sagaId: r.saga_id,
+    step: r.step,
+    stepIndex: r.step_index,
+    phase: r.phase,
+    event: r.event,
+    attempt: r.attempt,
+    at: r.at,
+    ...(r.duration_ms === null ? {} : { durationMs: r.duration_ms }),
+    ...(r.error === null ? {} : { error: r.error }),
+    ...(r.error_kind === null || r.error_kind === undefined ? {} : { errorKind: r.error_kind }),
+    ...(r.uncertain === null ? {} : { uncertain: r.uncertain === 1 }),
+    ...(r.delay_ms === null ? {} : { delayMs: r.delay_ms }),
+    ...(r.idempotency_key === null ? {} : { idempotencyKey: r.idempotency_key }),
+  };
+}

@@ -1,0 +1,36 @@
+import type { SqlWrite } from '../engine/definition.js';
+
+/**
+ * The database as the commands and the checkout domain see it, whichever engine is behind it.
+ * Queries are portable SQL with `?` placeholders; where the dialects differ, `dialect` says which
+ * one to write. There is no callback-style transaction: a write that must be atomic is a `batch`
+ * of statements (data in, one transaction), so no transaction is ever held across an await.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface SqlDatabase {
+  readonly dialect: Dialect;
+  /** What to call it in messages: a path, or a URL without its password. */
+  readonly label: string;
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
+  /** All statements in one transaction that takes the write lock up front; changes per statement. */
+  batch(writes: readonly SqlWrite[]): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** `?` to `$1, $2, …` for PostgreSQL. Our SQL has no `?` inside string literals. */
+export function toNumberedPlaceholders(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** The saga id at the front of an idempotency key (`<sagaId>:<step>…`), as SQL. */
+export function sagaIdOfKey(dialect: Dialect, column: string): string {
+  return dialect === 'postgres' ? `split_part(${column}, ':', 1)` : `substr(${column}, 1, instr(${column}, ':') - 1)`;
+}
+
+/** A numeric field of the JSON text `column`, as SQL. */
+export function jsonNumber(dialect: Dialect, column: string, field: string): string {
+  return dialect === 'postgres' ? `((${column})::jsonb ->> '${field}')::bigint` : `json_extract(${column}, '$.${field}')`;
+}

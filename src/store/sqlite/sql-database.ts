@@ -1,0 +1,20 @@
+import type { SqlWrite } from '../../engine/definition.js';
+import type { SqlDatabase } from '../sql.js';
+import type { Db } from './open.js';
+import { statementCache } from './statements.js';
+
+/** better-sqlite3 behind the portable interface: every call runs synchronously, results as promises. */
+export function sqliteDatabase(db: Db, label: string): SqlDatabase {
+  const stmt = statementCache(db);
+  const batch = db.transaction((writes: readonly SqlWrite[]) => writes.map((w) => stmt(w.sql).run(...(w.params as unknown[])).changes));
+  return {
+    dialect: 'sqlite',
+    label,
+    all: async <T>(sql: string, params: readonly unknown[] = []) => stmt(sql).all(...(params as unknown[])) as T[],
+    get: async <T>(sql: string, params: readonly unknown[] = []) => stmt(sql).get(...(params as unknown[])) as T | undefined,
+    batch: async (writes) => batch.immediate(writes),
+    close: async () => {
+      db.close();
+    },
+  };
+}
