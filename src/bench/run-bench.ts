@@ -7,7 +7,7 @@ import { faultInjector, noFaults, type FaultPlan } from '../engine/faults.js';
 import { pidAlive, recoverAbandonedSagas, type DefinitionRegistry } from '../engine/recovery.js';
 import { SimulatedCrashError, startSaga, systemClock, type EngineLogger } from '../engine/runner.js';
 import type { Owner, SagaStore } from '../engine/store.js';
-import type { Db } from '../store/sqlite/open.js';
+import type { SqlDatabase } from '../store/sql.js';
 import { percentile, seededRandom } from './random.js';
 import { randomUUID } from 'node:crypto';
 
@@ -20,7 +20,7 @@ export interface BenchOptions {
 }
 
 export interface BenchDeps {
-  readonly db: Db;
+  readonly db: SqlDatabase;
   readonly store: SagaStore;
   readonly checkout: SagaDefinition<CheckoutInput>;
   readonly definitions: DefinitionRegistry;
@@ -54,10 +54,10 @@ export interface BenchResult {
  */
 export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchResult> {
   const random = seededRandom(opts.seed);
-  const product = findProduct(deps.db, opts.productId);
+  const product = await findProduct(deps.db, opts.productId);
   if (product === undefined) throw new Error(`unknown product ${opts.productId}`);
   const input: CheckoutInput = { productId: product.productId, qty: 1, customerId: 1, unitPriceCents: product.priceCents, amountCents: product.priceCents };
-  restock(deps.db, input, opts.n);
+  await restock(deps.db, input, opts.n);
 
   const plans = Array.from({ length: opts.n }, () => (random() < opts.failRate ? randomFault(random) : undefined));
   const latencies: number[] = [];
@@ -116,21 +116,21 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
     outcomes,
     crashedAndRecovered: recoveredCount,
     crashedBeforeFirstCommit: crashed - recoveredCount,
-    violations: checkInvariants(deps.db, { now: Date.now(), host: hostname(), pidAlive }).length,
+    violations: (await checkInvariants(deps.db, { now: Date.now(), host: hostname(), pidAlive })).length,
   };
 }
 
-/** Puts enough stock and funds in place (as seeded stock, so the stock invariant still holds). */
-function restock(db: Db, input: CheckoutInput, n: number): void {
-  db.transaction(() => {
-    const { stock } = db.prepare('SELECT stock FROM inventory WHERE product_id = ?').get(input.productId) as { stock: number };
-    const missing = Math.max(0, n * input.qty - stock);
-    db.prepare('UPDATE inventory SET stock = stock + ? WHERE product_id = ?').run(missing, input.productId);
-    db.prepare('UPDATE products SET seeded_stock = seeded_stock + ? WHERE product_id = ?').run(missing, input.productId);
-    const { balance_cents } = db.prepare('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?').get(input.customerId) as { balance_cents: number };
-    const short = Math.max(0, n * input.amountCents - balance_cents);
-    db.prepare('UPDATE provider_accounts SET balance_cents = balance_cents + ?, opening_balance_cents = opening_balance_cents + ? WHERE customer_id = ?').run(short, short, input.customerId);
-  }).immediate();
+/**
+ * Puts enough stock and funds in place, in one transaction (as seeded stock and opening balance,
+ * so the invariants still hold). Relative updates, so bench processes running at once can each
+ * add what they need.
+ */
+async function restock(db: SqlDatabase, input: CheckoutInput, n: number): Promise<void> {
+  await db.batch([
+    { sql: 'UPDATE inventory SET stock = stock + ? WHERE product_id = ?', params: [n * input.qty, input.productId] },
+    { sql: 'UPDATE products SET seeded_stock = seeded_stock + ? WHERE product_id = ?', params: [n * input.qty, input.productId] },
+    { sql: 'UPDATE provider_accounts SET balance_cents = balance_cents + ?, opening_balance_cents = opening_balance_cents + ? WHERE customer_id = ?', params: [n * input.amountCents, n * input.amountCents, input.customerId] },
+  ]);
 }
 
 function pick<T>(random: () => number, items: readonly T[]): T {

@@ -1,4 +1,5 @@
-import type { Db } from '../store/sqlite/open.js';
+import type { SqlWrite } from '../engine/definition.js';
+import type { SqlDatabase } from '../store/sql.js';
 
 /** The demo catalog `saga seed` loads. Product 101 is the one the README uses. */
 export const SEED_PRODUCTS = [
@@ -17,36 +18,34 @@ export const SEED_CUSTOMERS = [
 
 export const DEFAULT_CUSTOMER_ID = 1;
 
-/** Loads the catalog where it is missing; changes nothing when it is there. Returns rows added. */
-export function seedCatalog(db: Db): number {
-  return db.transaction(() => {
-    let added = 0;
-    const product = db.prepare('INSERT OR IGNORE INTO products (product_id, name, price_cents, seeded_stock) VALUES (?, ?, ?, ?)');
-    const stock = db.prepare('INSERT OR IGNORE INTO inventory (product_id, stock) VALUES (?, ?)');
-    for (const p of SEED_PRODUCTS) {
-      added += product.run(p.productId, p.name, p.priceCents, p.stock).changes;
-      added += stock.run(p.productId, p.stock).changes;
-    }
-    const customer = db.prepare('INSERT OR IGNORE INTO customers (customer_id, name, email) VALUES (?, ?, ?)');
-    const account = db.prepare('INSERT OR IGNORE INTO provider_accounts (customer_id, opening_balance_cents, balance_cents) VALUES (?, ?, ?)');
-    for (const c of SEED_CUSTOMERS) {
-      added += customer.run(c.customerId, c.name, c.email).changes;
-      added += account.run(c.customerId, c.balanceCents, c.balanceCents).changes;
-    }
-    return added;
-  }).immediate();
+function seedWrites(): SqlWrite[] {
+  const writes: SqlWrite[] = [];
+  for (const p of SEED_PRODUCTS) {
+    writes.push(
+      { sql: 'INSERT INTO products (product_id, name, price_cents, seeded_stock) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', params: [p.productId, p.name, p.priceCents, p.stock] },
+      { sql: 'INSERT INTO inventory (product_id, stock) VALUES (?, ?) ON CONFLICT DO NOTHING', params: [p.productId, p.stock] },
+    );
+  }
+  for (const c of SEED_CUSTOMERS) {
+    writes.push(
+      { sql: 'INSERT INTO customers (customer_id, name, email) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', params: [c.customerId, c.name, c.email] },
+      { sql: 'INSERT INTO provider_accounts (customer_id, opening_balance_cents, balance_cents) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', params: [c.customerId, c.balanceCents, c.balanceCents] },
+    );
+  }
+  return writes;
+}
+
+/** Loads the catalog where it is missing, in one transaction; changes nothing when it is there. Returns rows added. */
+export async function seedCatalog(db: SqlDatabase): Promise<number> {
+  return (await db.batch(seedWrites())).reduce((a, b) => a + b, 0);
 }
 
 /**
  * Puts the catalog back to its seeded state and clears every order, payment, shipment, saga and
- * the provider's ledger. The only place rows are deleted: an explicit reset of the demo, never a
- * compensation.
+ * the provider's ledger, in one transaction. The only place rows are deleted: an explicit reset
+ * of the demo, never a compensation.
  */
-export function resetCatalog(db: Db): void {
-  db.transaction(() => {
-    for (const table of ['saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products']) {
-      db.exec(`DELETE FROM ${table}`);
-    }
-    seedCatalog(db);
-  }).immediate();
+export async function resetCatalog(db: SqlDatabase): Promise<void> {
+  const tables = ['saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products'];
+  await db.batch([...tables.map((t) => ({ sql: `DELETE FROM ${t}`, params: [] })), ...seedWrites()]);
 }

@@ -1,7 +1,7 @@
 import { isAbandoned } from '../engine/recovery.js';
 import { compensationOrder, foldEvents } from '../engine/step-state.js';
 import type { SagaStatus, StepEvent } from '../engine/store.js';
-import type { Db } from '../store/sqlite/open.js';
+import { sagaIdOfKey, type Dialect, type SqlDatabase } from '../store/sql.js';
 import { CHECKOUT_STEPS } from './checkout-saga.js';
 
 /**
@@ -20,7 +20,7 @@ interface Check {
   readonly message: (row: Record<string, unknown>) => string;
 }
 
-const CHECKS: readonly Check[] = [
+const checks = (dialect: Dialect): readonly Check[] => [
   {
     invariant: 'stock-conserved',
     sql: `SELECT p.product_id, p.seeded_stock, i.stock AS available,
@@ -44,14 +44,14 @@ const CHECKS: readonly Check[] = [
   {
     invariant: 'provider-charge-not-refunded',
     sql: `SELECT l.idempotency_key, l.amount_cents, s.saga_id, s.status AS saga_status FROM provider_ledger l
-          LEFT JOIN sagas s ON s.saga_id = substr(l.idempotency_key, 1, instr(l.idempotency_key, ':') - 1)
+          LEFT JOIN sagas s ON s.saga_id = ${sagaIdOfKey(dialect, 'l.idempotency_key')}
           WHERE l.kind = 'charge' AND (s.saga_id IS NULL OR s.status = 'compensated')
             AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = l.idempotency_key)`,
     message: (r) => `the provider holds charge ${r.idempotency_key} (${r.amount_cents} cents) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
   },
   {
     invariant: 'charged-twice',
-    sql: `SELECT substr(idempotency_key, 1, instr(idempotency_key, ':') - 1) AS saga_id, count(*) AS charges, sum(amount_cents) AS total_cents
+    sql: `SELECT ${sagaIdOfKey(dialect, 'idempotency_key')} AS saga_id, count(*) AS charges, sum(amount_cents) AS total_cents
           FROM provider_ledger WHERE kind = 'charge' GROUP BY 1 HAVING count(*) > 1`,
     message: (r) => `saga ${r.saga_id} was charged ${r.charges} times (${r.total_cents} cents in all)`,
   },
@@ -103,22 +103,22 @@ export interface LivenessProbe {
   readonly pidAlive: (pid: number) => boolean;
 }
 
-export function checkInvariants(db: Db, probe: LivenessProbe): Violation[] {
+export async function checkInvariants(db: SqlDatabase, probe: LivenessProbe): Promise<Violation[]> {
   const violations: Violation[] = [];
-  for (const check of CHECKS) {
-    for (const row of db.prepare(check.sql).all() as Record<string, unknown>[]) {
+  for (const check of checks(db.dialect)) {
+    for (const row of await db.all<Record<string, unknown>>(check.sql)) {
       violations.push({ invariant: check.invariant, message: check.message(row), rows: [row] });
     }
   }
-  violations.push(...unownedSagas(db, probe), ...logDisagreements(db));
+  violations.push(...(await unownedSagas(db, probe)), ...(await logDisagreements(db)));
   return violations;
 }
 
 /** Every saga is terminal, stuck, or owned under a live lease. */
-function unownedSagas(db: Db, probe: LivenessProbe): Violation[] {
-  const rows = db
-    .prepare(`SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`)
-    .all() as { saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }[];
+async function unownedSagas(db: SqlDatabase, probe: LivenessProbe): Promise<Violation[]> {
+  const rows = await db.all<{ saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }>(
+    `SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`,
+  );
   return rows
     .filter((r) => isAbandoned({ status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, leaseUntil: r.lease_until }, probe.now, probe.host, probe.pidAlive))
     .map((r) => ({
@@ -129,22 +129,30 @@ function unownedSagas(db: Db, probe: LivenessProbe): Violation[] {
 }
 
 /** The log and the business tables tell the same story: the log's steps match the saga's status. */
-function logDisagreements(db: Db): Violation[] {
+async function logDisagreements(db: SqlDatabase): Promise<Violation[]> {
   const violations: Violation[] = [];
-  const sagas = db.prepare(`SELECT saga_id, status FROM sagas WHERE status IN ('completed', 'compensated') ORDER BY saga_id`).all() as { saga_id: string; status: SagaStatus }[];
-  const eventsStmt = db.prepare(`SELECT step_index AS stepIndex, phase, event, attempt, uncertain FROM saga_events WHERE saga_id = ? ORDER BY event_id`);
-  const eventsOf = (sagaId: string) =>
-    (eventsStmt.all(sagaId) as { stepIndex: number; phase: StepEvent['phase']; event: StepEvent['event']; attempt: number; uncertain: number | null }[]).map(
-      (e) => ({ ...e, sagaId, step: '', at: 0, uncertain: e.uncertain === 1 }) as StepEvent,
-    );
-  for (const saga of sagas) {
-    const states = foldEvents(CHECKOUT_STEPS.length, eventsOf(saga.saga_id));
-    if (saga.status === 'completed' && states.some((s) => s.action !== 'succeeded' || s.compensation !== 'none')) {
-      violations.push({ invariant: 'log-disagrees', message: `saga ${saga.saga_id} is completed but its log does not show every step succeeded`, rows: [saga] });
+  // One pass over the log of every finished saga, grouped in memory: no query per saga.
+  const events = await db.all<{ saga_id: string; status: SagaStatus; step_index: number; phase: StepEvent['phase']; event: StepEvent['event']; attempt: number; uncertain: number | null }>(
+    `SELECT s.saga_id, s.status, e.step_index, e.phase, e.event, e.attempt, e.uncertain
+     FROM sagas s JOIN saga_events e ON e.saga_id = s.saga_id
+     WHERE s.status IN ('completed', 'compensated') ORDER BY s.saga_id, e.event_id`,
+  );
+  let i = 0;
+  while (i < events.length) {
+    const sagaId = events[i]!.saga_id;
+    const status = events[i]!.status;
+    const own: StepEvent[] = [];
+    for (; i < events.length && events[i]!.saga_id === sagaId; i++) {
+      const e = events[i]!;
+      own.push({ sagaId, step: '', stepIndex: e.step_index, phase: e.phase, event: e.event, attempt: e.attempt, at: 0, uncertain: e.uncertain === 1 });
     }
-    if (saga.status === 'compensated' && compensationOrder(states).length > 0) {
-      const steps = compensationOrder(states).map((i) => CHECKOUT_STEPS[i]);
-      violations.push({ invariant: 'log-disagrees', message: `saga ${saga.saga_id} is compensated but its log shows ${steps.join(', ')} not compensated`, rows: [saga] });
+    const states = foldEvents(CHECKOUT_STEPS.length, own);
+    if (status === 'completed' && states.some((st) => st.action !== 'succeeded' || st.compensation !== 'none')) {
+      violations.push({ invariant: 'log-disagrees', message: `saga ${sagaId} is completed but its log does not show every step succeeded`, rows: [{ saga_id: sagaId, status }] });
+    }
+    if (status === 'compensated' && compensationOrder(states).length > 0) {
+      const steps = compensationOrder(states).map((k) => CHECKOUT_STEPS[k]);
+      violations.push({ invariant: 'log-disagrees', message: `saga ${sagaId} is compensated but its log shows ${steps.join(', ')} not compensated`, rows: [{ saga_id: sagaId, status }] });
     }
   }
   return violations;

@@ -1,4 +1,4 @@
-import type { Db } from '../store/sqlite/open.js';
+import type { SqlDatabase } from '../store/sql.js';
 
 export interface Product {
   readonly productId: number;
@@ -7,14 +7,15 @@ export interface Product {
   readonly stock: number;
 }
 
-export function findProduct(db: Db, productId: number): Product | undefined {
-  return db
-    .prepare('SELECT p.product_id AS productId, p.name, p.price_cents AS priceCents, i.stock FROM products p JOIN inventory i USING (product_id) WHERE p.product_id = ?')
-    .get(productId) as Product | undefined;
+export function findProduct(db: SqlDatabase, productId: number): Promise<Product | undefined> {
+  return db.get<Product>(
+    'SELECT p.product_id AS "productId", p.name, p.price_cents AS "priceCents", i.stock FROM products p JOIN inventory i ON i.product_id = p.product_id WHERE p.product_id = ?',
+    [productId],
+  );
 }
 
-export function customerExists(db: Db, customerId: number): boolean {
-  return db.prepare('SELECT 1 FROM customers WHERE customer_id = ?').get(customerId) !== undefined;
+export async function customerExists(db: SqlDatabase, customerId: number): Promise<boolean> {
+  return (await db.get('SELECT 1 AS one FROM customers WHERE customer_id = ?', [customerId])) !== undefined;
 }
 
 export interface CheckoutRows {
@@ -25,14 +26,15 @@ export interface CheckoutRows {
 }
 
 /** The business rows one checkout saga produced. */
-export function checkoutRows(db: Db, sagaId: string): CheckoutRows {
-  const one = <T>(sql: string) => (db.prepare(sql).get(sagaId) as T | undefined) ?? null;
-  return {
-    order: one('SELECT order_id AS orderId, status, amount_cents AS amountCents FROM orders WHERE saga_id = ?'),
-    payment: one('SELECT payment_id AS paymentId, status, amount_cents AS amountCents, provider_charge_id AS providerChargeId FROM payments WHERE saga_id = ?'),
-    shipment: one('SELECT shipment_id AS shipmentId, status FROM shipments WHERE saga_id = ?'),
-    reservation: one('SELECT qty, status FROM reservations WHERE saga_id = ?'),
-  };
+export async function checkoutRows(db: SqlDatabase, sagaId: string): Promise<CheckoutRows> {
+  const one = async <T>(sql: string) => (await db.get<T>(sql, [sagaId])) ?? null;
+  const [order, payment, shipment, reservation] = await Promise.all([
+    one<CheckoutRows['order']>('SELECT order_id AS "orderId", status, amount_cents AS "amountCents" FROM orders WHERE saga_id = ?'),
+    one<CheckoutRows['payment']>('SELECT payment_id AS "paymentId", status, amount_cents AS "amountCents", provider_charge_id AS "providerChargeId" FROM payments WHERE saga_id = ?'),
+    one<CheckoutRows['shipment']>('SELECT shipment_id AS "shipmentId", status FROM shipments WHERE saga_id = ?'),
+    one<CheckoutRows['reservation']>('SELECT qty, status FROM reservations WHERE saga_id = ?'),
+  ]);
+  return { order, payment, shipment, reservation };
 }
 
 export function formatMoney(cents: number): string {

@@ -3,59 +3,93 @@ import { randomUUID } from 'node:crypto';
 import { checkoutSaga, CHECKOUT_SAGA, type CheckoutInput } from '../checkout/checkout-saga.js';
 import { seedCatalog } from '../checkout/catalog.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../checkout/payment-provider.js';
+import { postgresPaymentProvider } from '../checkout/payment-provider-postgres.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
 import type { Owner, SagaStore } from '../engine/store.js';
 import { UsageError } from '../errors.js';
+import { isPostgresUrl, openPool, postgresDatabase, redactUrl } from '../store/postgres/connect.js';
+import { migratePostgres } from '../store/postgres/migrate.js';
+import { postgresSagaStore } from '../store/postgres/saga-store.js';
+import type { SqlDatabase } from '../store/sql.js';
 import { migrate } from '../store/sqlite/migrate.js';
-import { checkDatabasePath, openSqlite, type Db } from '../store/sqlite/open.js';
+import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
+import { sqliteDatabase } from '../store/sqlite/sql-database.js';
 import type { GlobalSettings } from './settings.js';
 
-/** Everything a command needs, built once here: the composition root's wiring of dependencies. */
+/**
+ * Everything a command needs, built once here: the composition root's wiring of dependencies.
+ * `--db` is a file path (SQLite) or a postgres:// URL; nothing below this file knows which.
+ */
 export interface App {
-  readonly db: Db;
+  readonly db: SqlDatabase;
   readonly store: SagaStore;
   readonly provider: PaymentProvider;
   readonly checkout: SagaDefinition<CheckoutInput>;
   readonly definitions: DefinitionRegistry;
   /** True when this command created the database (and loaded the demo catalog). */
   readonly created: boolean;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export type CreateMode = 'never' | 'if-missing';
 
+interface Backend {
+  readonly db: SqlDatabase;
+  readonly store: SagaStore;
+  readonly provider: PaymentProvider;
+  readonly created: boolean;
+}
+
 /**
  * Opens (or, with `if-missing`, creates and seeds) the database, applying pending migrations.
- * `beforeCreate` runs before a new file is made, so a command can refuse bad input first and
+ * `beforeCreate` runs before a new database is made, so a command can refuse bad input first and
  * leave nothing behind.
  */
-export function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): App {
-  const { exists } = checkDatabasePath(settings.db);
-  if (!exists && create === 'never') {
-    throw new UsageError(`no database at ${settings.db}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`);
-  }
-  if (!exists) beforeCreate?.();
-  const db = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
+export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<App> {
+  const backend = isPostgresUrl(settings.db) ? await openPostgres(settings, create, beforeCreate) : openSqliteBackend(settings, create, beforeCreate);
   try {
-    migrate(db, undefined, settings.db);
-    if (!exists) seedCatalog(db);
-    const provider = simulatedPaymentProvider(db);
-    const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
-    return {
-      db,
-      store: sqliteSagaStore(db),
-      provider,
-      checkout,
-      definitions: new Map([[CHECKOUT_SAGA, checkout]]),
-      created: !exists,
-      close: () => db.close(),
-    };
+    if (backend.created) await seedCatalog(backend.db);
   } catch (err) {
-    db.close();
+    await backend.db.close();
     throw err;
   }
+  const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
+  return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), close: () => backend.db.close() };
+}
+
+function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Backend {
+  const { exists } = checkDatabasePath(settings.db);
+  if (!exists && create === 'never') throw noDatabase(settings.db);
+  if (!exists) beforeCreate?.();
+  const raw = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
+  try {
+    migrate(raw, undefined, settings.db);
+    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: simulatedPaymentProvider(raw), created: !exists };
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
+}
+
+async function openPostgres(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
+  const label = redactUrl(settings.db);
+  const pool = await openPool(settings.db, settings.durability);
+  try {
+    const hasSchema = (await pool.query(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)).rows[0].present as boolean;
+    if (!hasSchema && create === 'never') throw noDatabase(label);
+    if (!hasSchema) beforeCreate?.();
+    const applied = await migratePostgres(pool, label);
+    return { db: postgresDatabase(pool, settings.db), store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created: !hasSchema && applied.length > 0 };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+function noDatabase(label: string): UsageError {
+  return new UsageError(`no saga database at ${label}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`);
 }
 
 /** Who is driving sagas in this process: host and pid let `recover` see at once that it died. */

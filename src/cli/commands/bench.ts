@@ -17,7 +17,7 @@ export interface BenchFlags {
 
 /** `saga bench`: throughput and latency of the engine, in this process, then `verify`. */
 export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'if-missing');
+  const app = await openApp(ctx.settings, 'if-missing');
   // Injected timeouts and retries should show the paths, not dominate the run.
   const checkout = checkoutSaga({ provider: app.provider, now: Date.now, timeoutMs: 50, retryBaseDelayMs: 1 });
   const { logger, close } = createLogger({ level: ctx.settings.logLevel, logFile: ctx.settings.logFile });
@@ -33,12 +33,12 @@ export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Prom
       },
     );
     progress?.done();
-    const report = { ...result, durability: ctx.settings.durability, db: ctx.settings.db };
+    const report = { ...result, durability: ctx.settings.durability, db: app.db.label };
     ctx.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : render(result, ctx.settings.durability, ctx.color));
     return result.violations === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
     close();
-    app.close();
+    await app.close();
   }
 }
 

@@ -29,15 +29,15 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
   const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
   // the catalog that is about to be loaded.
-  const app = openApp(ctx.settings, 'if-missing', () => {
+  const app = await openApp(ctx.settings, 'if-missing', () => {
     if (!SEED_PRODUCTS.some((p) => p.productId === flags.product)) throw unknownProduct(flags.product);
     if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
   });
   try {
-    if (app.created) ctx.stderr.write(`saga: no database at ${ctx.settings.db}; created it and loaded the demo catalog\n`);
-    const product = findProduct(app.db, flags.product);
+    if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);
+    const product = await findProduct(app.db, flags.product);
     if (product === undefined) throw unknownProduct(flags.product);
-    if (!customerExists(app.db, customerId)) throw unknownCustomer(customerId);
+    if (!(await customerExists(app.db, customerId))) throw unknownCustomer(customerId);
     const input: CheckoutInput = { productId: product.productId, qty: flags.qty, customerId, unitPriceCents: product.priceCents, amountCents: product.priceCents * flags.qty };
     const requestHash = `product=${input.productId};qty=${input.qty};customer=${input.customerId}`;
     const previous = flags.key === undefined ? undefined : await sagaForKey(app, flags.key, requestHash);
@@ -71,14 +71,14 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
           outcome = await outcomeOfExisting(app, winner, deps);
         }
       }
-      const report = checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, previous !== undefined);
+      const report = await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, previous !== undefined);
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
       close();
     }
   } finally {
-    app.close();
+    await app.close();
   }
 }
 

@@ -1,15 +1,15 @@
 import { formatMoney } from '../../checkout/queries.js';
 import { ExitCode } from '../../errors.js';
-import { inventoryReport } from '../../store/sqlite/saga-queries.js';
+import { inventoryReport } from '../../store/read-models.js';
 import { openApp } from '../app.js';
 import type { CommandContext } from '../context.js';
 import { chalkFor, table } from '../output/format.js';
 
 /** `saga inventory`: each product's seeded, available, reserved and sold quantities. */
 export async function inventoryCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'never');
   try {
-    const rows = inventoryReport(app.db);
+    const rows = await inventoryReport(app.db);
     if (flags.json) {
       ctx.stdout.write(`${JSON.stringify(rows)}\n`);
       return ExitCode.ok;
@@ -19,6 +19,6 @@ export async function inventoryCommand(flags: { json?: boolean }, ctx: CommandCo
     ctx.stdout.write(`${table([['PRODUCT', 'NAME', 'PRICE', 'SEEDED', 'AVAILABLE', 'RESERVED', 'SOLD'].map((h) => c.dim(h)), ...body])}\n`);
     return ExitCode.ok;
   } finally {
-    app.close();
+    await app.close();
   }
 }

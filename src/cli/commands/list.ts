@@ -1,15 +1,15 @@
 import type { SagaStatus } from '../../engine/store.js';
 import { ExitCode } from '../../errors.js';
-import { listSagas, type SagaListRow } from '../../store/sqlite/saga-queries.js';
+import { listSagas, type SagaListRow } from '../../store/read-models.js';
 import { openApp } from '../app.js';
 import type { CommandContext } from '../context.js';
 import { chalkFor, formatDuration, formatTime, paintStatus, table } from '../output/format.js';
 
 /** `saga list`: the most recent sagas, one line each. */
 export async function listCommand(flags: { status?: SagaStatus; limit?: number; json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'never');
   try {
-    const rows = listSagas(app.db, { limit: flags.limit ?? 20, ...(flags.status === undefined ? {} : { status: flags.status }) });
+    const rows = await listSagas(app.db, { limit: flags.limit ?? 20, ...(flags.status === undefined ? {} : { status: flags.status }) });
     const now = Date.now();
     if (flags.json) {
       ctx.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString(), endedAt: r.endedAt === null ? null : new Date(r.endedAt).toISOString(), durationMs: duration(r, now) })))}\n`);
@@ -31,7 +31,7 @@ export async function listCommand(flags: { status?: SagaStatus; limit?: number; 
     ctx.stdout.write(`${table([['SAGA', 'CREATED (UTC)', 'ITEMS', 'STATUS', 'FAILED', 'TOOK'].map((h) => c.dim(h)), ...lines])}\n`);
     return ExitCode.ok;
   } finally {
-    app.close();
+    await app.close();
   }
 }
 

@@ -9,7 +9,7 @@ import { commandLogger, type CommandContext } from '../context.js';
  * now, 4 when something is still stuck.
  */
 export async function recoverCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'never');
   const { logger, close } = commandLogger(ctx);
   try {
     const results = await recoverAbandonedSagas(app.definitions, {
@@ -30,7 +30,7 @@ export async function recoverCommand(flags: { json?: boolean }, ctx: CommandCont
     return stuck ? ExitCode.rollbackIncomplete : ExitCode.ok;
   } finally {
     close();
-    app.close();
+    await app.close();
   }
 }
 

@@ -7,12 +7,12 @@ import { renderTimeline } from '../output/timeline.js';
 
 /** `saga show <sagaId>`: the saga's timeline from the log, its input and the rows it produced. */
 export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'never');
   try {
     const saga = await app.store.getSaga(flags.sagaId);
-    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${ctx.settings.db}: run \`saga list\` to see saga ids`);
+    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`);
     const events = await app.store.getEvents(saga.sagaId);
-    const rows = checkoutRows(app.db, saga.sagaId);
+    const rows = await checkoutRows(app.db, saga.sagaId);
     if (flags.json) {
       ctx.stdout.write(`${JSON.stringify({ ...saga, createdAt: new Date(saga.createdAt).toISOString(), endedAt: saga.endedAt === null ? null : new Date(saga.endedAt).toISOString(), events, ...rows })}\n`);
       return ExitCode.ok;
@@ -35,6 +35,6 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     ctx.stdout.write(`${lines.join('\n')}\n`);
     return ExitCode.ok;
   } finally {
-    app.close();
+    await app.close();
   }
 }

@@ -8,10 +8,10 @@ import { chalkFor } from '../output/format.js';
 
 /** `saga verify`: every invariant of SAGA-SEMANTICS.md over the whole database. Exit 5 on any violation. */
 export async function verifyCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'never');
   try {
-    const violations = checkInvariants(app.db, { now: Date.now(), host: hostname(), pidAlive });
-    const sagas = (app.db.prepare('SELECT count(*) AS n FROM sagas').get() as { n: number }).n;
+    const violations = await checkInvariants(app.db, { now: Date.now(), host: hostname(), pidAlive });
+    const sagas = (await app.db.get<{ n: number }>('SELECT count(*) AS n FROM sagas'))?.n ?? 0;
     if (flags.json) {
       ctx.stdout.write(`${JSON.stringify({ ok: violations.length === 0, sagas, violations })}\n`);
     } else if (violations.length === 0) {
@@ -23,6 +23,6 @@ export async function verifyCommand(flags: { json?: boolean }, ctx: CommandConte
     }
     return violations.length === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
-    app.close();
+    await app.close();
   }
 }

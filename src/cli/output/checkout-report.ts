@@ -4,7 +4,7 @@ import { CHECKOUT_STEPS } from '../../checkout/checkout-saga.js';
 import { checkoutRows, formatMoney, type CheckoutRows } from '../../checkout/queries.js';
 import type { SagaOutcome } from '../../engine/runner.js';
 import { stepOutcome, type StepOutcome } from '../../engine/step-state.js';
-import type { Db } from '../../store/sqlite/open.js';
+import type { SqlDatabase } from '../../store/sql.js';
 
 /** The facts `checkout` reports: printed as a summary, or as the one JSON object of `--json`. */
 export interface CheckoutReport extends CheckoutRows {
@@ -23,7 +23,7 @@ export interface CheckoutReport extends CheckoutRows {
   readonly durationMs: number;
 }
 
-export function checkoutReport(db: Db, outcome: SagaOutcome, input: CheckoutInput, productName: string, durationMs: number, replayed: boolean): CheckoutReport {
+export async function checkoutReport(db: SqlDatabase, outcome: SagaOutcome, input: CheckoutInput, productName: string, durationMs: number, replayed: boolean): Promise<CheckoutReport> {
   return {
     sagaId: outcome.sagaId,
     status: outcome.status,
@@ -36,7 +36,7 @@ export function checkoutReport(db: Db, outcome: SagaOutcome, input: CheckoutInpu
     failedStep: outcome.failedStep ?? null,
     error: outcome.error ?? null,
     steps: outcome.steps.map((s, i) => ({ name: CHECKOUT_STEPS[i] ?? `step ${i}`, status: stepOutcome(s), attempts: s.actionAttempts, compensationAttempts: s.compensationAttempts })),
-    ...checkoutRows(db, outcome.sagaId),
+    ...(await checkoutRows(db, outcome.sagaId)),
     durationMs,
   };
 }

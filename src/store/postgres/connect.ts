@@ -29,8 +29,15 @@ export function redactUrl(url: string): string {
   }
 }
 
-export async function openPool(url: string, max = 20): Promise<Pool> {
-  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 10_000 });
+/** `durability: 'normal'` maps to PostgreSQL's `synchronous_commit = off` (same trade-off as SQLite's). */
+export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20): Promise<Pool> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types,
+    connectionTimeoutMillis: 10_000,
+    ...(durability === 'normal' ? { options: '-c synchronous_commit=off' } : {}),
+  });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   try {

@@ -1,0 +1,51 @@
+import type { SagaStatus } from '../engine/store.js';
+import { jsonNumber, type SqlDatabase } from './sql.js';
+
+/** Read models for `saga list` and `saga inventory`, portable across SQLite and PostgreSQL. */
+export interface SagaListRow {
+  readonly sagaId: string;
+  readonly definition: string;
+  readonly status: SagaStatus;
+  readonly productId: number | null;
+  readonly qty: number | null;
+  readonly failedStep: string | null;
+  readonly error: string | null;
+  readonly createdAt: number;
+  readonly endedAt: number | null;
+  readonly leaseUntil: number | null;
+}
+
+const listColumns = (db: SqlDatabase) => `saga_id AS "sagaId", definition, status, ${jsonNumber(db.dialect, 'input', 'productId')} AS "productId",
+  ${jsonNumber(db.dialect, 'input', 'qty')} AS qty, failed_step AS "failedStep", error, created_at AS "createdAt", ended_at AS "endedAt", lease_until AS "leaseUntil"`;
+
+/** Most recent first; walks `sagas_created` or `sagas_status_created` backwards, never the table. */
+export function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; limit: number }): Promise<SagaListRow[]> {
+  if (opts.status === undefined) {
+    return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas ORDER BY created_at DESC, saga_id DESC LIMIT ?`, [opts.limit]);
+  }
+  return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
+}
+
+export interface InventoryRow {
+  readonly productId: number;
+  readonly name: string;
+  readonly priceCents: number;
+  readonly seeded: number;
+  readonly available: number;
+  /** Held by sagas still in flight (or stuck). */
+  readonly reserved: number;
+  /** Held by completed sagas. */
+  readonly sold: number;
+}
+
+export function inventoryReport(db: SqlDatabase): Promise<InventoryRow[]> {
+  return db.all<InventoryRow>(
+      `SELECT p.product_id AS "productId", p.name, p.price_cents AS "priceCents", p.seeded_stock AS seeded, i.stock AS available,
+         coalesce(sum(CASE WHEN r.status = 'held' AND s.status <> 'completed' THEN r.qty END), 0) AS reserved,
+         coalesce(sum(CASE WHEN r.status = 'held' AND s.status = 'completed' THEN r.qty END), 0) AS sold
+       FROM products p JOIN inventory i USING (product_id)
+       LEFT JOIN reservations r ON r.product_id = p.product_id AND r.status = 'held'
+       LEFT JOIN sagas s ON s.saga_id = r.saga_id
+       GROUP BY p.product_id, p.name, p.price_cents, p.seeded_stock, i.stock ORDER BY p.product_id`,
+  );
+}
