@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
+import { simulatedPaymentProvider, type PaymentProvider } from '../../src/checkout/payment-provider.js';
+import type { SagaStore } from '../../src/engine/store.js';
+import { openPool, postgresDatabase } from '../../src/store/postgres/connect.js';
+import { migratePostgres } from '../../src/store/postgres/migrate.js';
+import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
+import type { SqlDatabase } from '../../src/store/sql.js';
+import { migrate } from '../../src/store/sqlite/migrate.js';
+import { openSqlite } from '../../src/store/sqlite/open.js';
+import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
+import { sqliteDatabase } from '../../src/store/sqlite/sql-database.js';
+
+/**
+ * The databases every backend-neutral suite runs against: `describe.each(BACKENDS)`. SQLite
+ * always; PostgreSQL unless SAGA_TEST_SKIP_POSTGRES=1 (never in CI).
+ */
+export interface TestBackend {
+  readonly name: 'sqlite' | 'postgres';
+  /** A `--db` value naming a new, empty database (SQLite: a file in `dir`). */
+  freshDb(dir: string): Promise<string>;
+  /** A new, migrated database opened in this process, as the CLI would open it. */
+  open(dir: string): Promise<OpenedBackend>;
+}
+
+export interface OpenedBackend {
+  readonly dbArg: string;
+  readonly db: SqlDatabase;
+  readonly store: SagaStore;
+  readonly provider: PaymentProvider;
+  /** Runs DDL or any statement text (test tables). */
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const sqlite: TestBackend = {
+  name: 'sqlite',
+  freshDb: async (dir) => join(dir, `saga-${randomUUID().slice(0, 8)}.db`),
+  async open(dir) {
+    const path = await this.freshDb(dir);
+    const raw = openSqlite(path, { durability: 'normal' });
+    migrate(raw);
+    return {
+      dbArg: path,
+      db: sqliteDatabase(raw, path),
+      store: sqliteSagaStore(raw),
+      provider: simulatedPaymentProvider(raw),
+      exec: async (sql) => void raw.exec(sql),
+      close: async () => void raw.close(),
+    };
+  },
+};
+
+/** Creates a database on the test server and returns its URL. */
+export async function createPostgresDatabase(adminUrl: string): Promise<string> {
+  const name = `saga_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function postgres(adminUrl: string): TestBackend {
+  return {
+    name: 'postgres',
+    freshDb: () => createPostgresDatabase(adminUrl),
+    async open() {
+      const url = await createPostgresDatabase(adminUrl);
+      const pool = await openPool(url);
+      await migratePostgres(pool, url);
+      return {
+        dbArg: url,
+        db: postgresDatabase(pool, url),
+        store: postgresSagaStore(pool),
+        provider: postgresPaymentProvider(pool),
+        exec: async (sql) => void (await pool.query(sql)),
+        close: () => pool.end(),
+      };
+    },
+  };
+}
+
+const adminUrl = inject('pgAdminUrl');
+export const BACKENDS: readonly TestBackend[] = adminUrl === '' ? [sqlite] : [sqlite, postgres(adminUrl)];
