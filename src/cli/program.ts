@@ -62,8 +62,10 @@ Examples:
   program
     .command('recover')
     .description('take over every abandoned saga (owner gone or lease expired) and drive it to an end')
-    .option('--json', 'print the result as one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ saga recover\n  $ saga recover --json | jq .')
+    .option('--json', 'print the result as one JSON object (with --watch: one JSON line per saga)')
+    .option('--watch', 'keep running: recover sagas as their owners die or leases expire, until Ctrl-C or SIGTERM (exit 0)')
+    .option('--interval <ms>', 'with --watch: how often to look, in milliseconds (default 1000)', parseCount('--interval', 10, 3_600_000))
+    .addHelpText('after', '\nExamples:\n  $ saga recover\n  $ saga recover --json | jq .\n  $ saga recover --watch --db postgres://saga@db.internal/shop')
     .action((opts: Record<string, unknown>) => run('recover', opts, []));
 
   program

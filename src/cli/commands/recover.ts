@@ -1,36 +1,55 @@
-import { pidAlive, recoverAbandonedSagas, type RecoveryResult } from '../../engine/recovery.js';
+import { pidAlive, recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
 import { systemClock } from '../../engine/runner.js';
 import { ExitCode } from '../../errors.js';
 import { openApp, processOwner } from '../app.js';
 import { commandLogger, type CommandContext } from '../context.js';
+import { listenForInterrupts } from '../interrupt.js';
+
+export interface RecoverFlags {
+  readonly json?: boolean;
+  readonly watch?: boolean;
+  readonly interval?: number;
+}
 
 /**
  * `saga recover`: drive every abandoned saga to an end. Exit 0 when all it found is terminal
- * now, 4 when something is still stuck.
+ * now, 4 when something is still stuck. With `--watch`, the recovery daemon of the Sagas paper:
+ * it keeps recovering sagas as their owners die or their leases expire, until Ctrl-C or SIGTERM.
  */
-export async function recoverCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
+export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): Promise<number> {
   const app = await openApp(ctx.settings, 'never');
   const { logger, close } = commandLogger(ctx);
+  const deps: RecoveryDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, pidAlive };
   try {
-    const results = await recoverAbandonedSagas(app.definitions, {
-      store: app.store,
-      logger,
-      clock: systemClock,
-      random: Math.random,
-      owner: processOwner(),
-      leaseMs: ctx.settings.leaseMs,
-      pidAlive,
-    });
+    if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
+    const results = await recoverAbandonedSagas(app.definitions, deps);
     const stuck = results.some((r) => r.action === 'recovered' && r.outcome.status === 'stuck');
-    if (flags.json) {
-      ctx.stdout.write(`${JSON.stringify({ recovered: results.map(toJson), stuck })}\n`);
-    } else {
-      ctx.stdout.write(render(results));
-    }
+    if (flags.json) ctx.stdout.write(`${JSON.stringify({ recovered: results.map(toJson), stuck })}\n`);
+    else ctx.stdout.write(results.length === 0 ? 'nothing to recover: every saga is terminal\n' : `${results.map(render).join('\n')}\n`);
     return stuck ? ExitCode.rollbackIncomplete : ExitCode.ok;
   } finally {
     close();
     await app.close();
+  }
+}
+
+async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDeps, definitions: Parameters<typeof recoverAbandonedSagas>[0], logger: RecoveryDeps['logger']): Promise<number> {
+  const interval = flags.interval ?? 1000;
+  // A signal lets the saga being recovered reach its end, then stops the loop.
+  const interrupts = listenForInterrupts(() => undefined);
+  logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
+  try {
+    while (!interrupts.signal.aborted) {
+      for (const r of await recoverAbandonedSagas(definitions, deps)) {
+        if (r.action === 'owned') continue;
+        ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
+      }
+      await systemClock.sleep(interval, interrupts.signal);
+    }
+    logger.info({ event: 'stopped', signal: String(interrupts.signal.reason) }, `stopped watching (${String(interrupts.signal.reason)})`);
+    return ExitCode.ok;
+  } finally {
+    interrupts.dispose();
   }
 }
 
@@ -40,15 +59,11 @@ function toJson(r: RecoveryResult) {
     : { sagaId: r.sagaId, from: r.from, action: r.action };
 }
 
-function render(results: readonly RecoveryResult[]): string {
-  if (results.length === 0) return 'nothing to recover: every saga is terminal\n';
-  const lines = results.map((r) => {
-    if (r.action !== 'recovered') {
-      const why = { owned: 'skipped: its owner is alive and its lease current', 'taken-by-another': 'skipped: another recoverer took it', 'unknown-definition': 'skipped: unknown saga definition' }[r.action];
-      return `${r.sagaId}  ${r.from.padEnd(12)} ${why}`;
-    }
-    const how = r.direction === 'forward' ? 'resumed forward' : 'rolled back';
-    return `${r.sagaId}  ${r.from.padEnd(12)} ${how} -> ${r.outcome.status}${r.outcome.status === 'stuck' ? ' (still stuck: see `saga show`)' : ''}`;
-  });
-  return `${lines.join('\n')}\n`;
+function render(r: RecoveryResult): string {
+  if (r.action !== 'recovered') {
+    const why = { owned: 'skipped: its owner is alive and its lease current', 'taken-by-another': 'skipped: another recoverer took it', 'unknown-definition': 'skipped: unknown saga definition' }[r.action];
+    return `${r.sagaId}  ${r.from.padEnd(12)} ${why}`;
+  }
+  const how = r.direction === 'forward' ? 'resumed forward' : 'rolled back';
+  return `${r.sagaId}  ${r.from.padEnd(12)} ${how} -> ${r.outcome.status}${r.outcome.status === 'stuck' ? ' (still stuck: see `saga show`)' : ''}`;
 }
