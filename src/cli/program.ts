@@ -107,8 +107,9 @@ Examples:
     .option('--fail-rate <r>', 'share of checkouts given a random fault, 0 to 1 (default 0)', parseRate)
     .option('--product <id>', 'product to buy (default 101; restocked as needed)', parseId('--product'))
     .option('--seed <n>', 'seed of the random faults, to replay a run (default 1)', parseCount('--seed', 0, 2 ** 31))
+    .option('--processes <p>', 'run the checkouts in p processes at once against the same database (default 1)', parseCount('--processes', 1, 64))
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal')
+    .addHelpText('after', '\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal\n  $ saga bench --n 4000 --processes 4 --db postgres://saga@localhost/shop')
     .action((opts: Record<string, unknown>) => run('bench', opts, []));
 
   return program;

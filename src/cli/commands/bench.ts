@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { runBench, type BenchResult } from '../../bench/run-bench.js';
+import { checkInvariants } from '../../checkout/invariants.js';
+import { pidAlive } from '../../engine/recovery.js';
 import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
 import { ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
@@ -12,11 +16,13 @@ export interface BenchFlags {
   readonly failRate?: number;
   readonly product?: number;
   readonly seed?: number;
+  readonly processes?: number;
   readonly json?: boolean;
 }
 
 /** `saga bench`: throughput and latency of the engine, in this process, then `verify`. */
 export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+  if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx);
   const app = await openApp(ctx.settings, 'if-missing');
   // Injected timeouts and retries should show the paths, not dominate the run.
   const checkout = checkoutSaga({ provider: app.provider, now: Date.now, timeoutMs: 50, retryBaseDelayMs: 1 });
@@ -74,4 +80,65 @@ function progressBar(out: NodeJS.WritableStream, total: number) {
     },
     done: () => out.write('\n'),
   };
+}
+
+/**
+ * `--processes p`: p `saga bench` processes at once against the same database, each running its
+ * share of the checkouts (the contention a fleet of hosts makes). Throughput is all checkouts
+ * over the longest child's run; the parent verifies once they are all done.
+ */
+async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+  const processes = flags.processes ?? 1;
+  const n = flags.n ?? 1000;
+  const share = Math.max(1, Math.floor(n / processes));
+  const app = await openApp(ctx.settings, 'if-missing'); // create and migrate once, before the children race to
+  await app.close();
+  const args = (seed: number) => [
+    process.argv[1]!, 'bench', '--json', '--n', String(share), '--concurrency', String(flags.concurrency ?? 1),
+    '--fail-rate', String(flags.failRate ?? 0), '--product', String(flags.product ?? 101), '--seed', String(seed),
+    '--db', ctx.settings.db, '--log-file', ctx.settings.logFile, '--sync', ctx.settings.durability,
+  ];
+  const children = await Promise.all(Array.from({ length: processes }, (_, k) => runChild(args((flags.seed ?? 1) + k))));
+  const results = children.map((c) => JSON.parse(c) as BenchResult);
+  const durationMs = Math.max(...results.map((r) => r.durationMs));
+  const verifyApp = await openApp(ctx.settings, 'never');
+  let violations: number;
+  try {
+    violations = (await checkInvariants(verifyApp.db, { now: Date.now(), host: hostname(), pidAlive })).length;
+  } finally {
+    await verifyApp.close();
+  }
+  const sum = (f: (r: BenchResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  const combined: BenchResult = {
+    n: share * processes,
+    concurrency: flags.concurrency ?? 1,
+    failRate: flags.failRate ?? 0,
+    seed: flags.seed ?? 1,
+    durationMs,
+    throughput: Math.round(((share * processes) / durationMs) * 1000 * 100) / 100,
+    // Percentiles of the children's percentiles: the worst child's, a conservative bound.
+    latencyMs: {
+      p50: Math.max(...results.map((r) => r.latencyMs.p50)),
+      p95: Math.max(...results.map((r) => r.latencyMs.p95)),
+      p99: Math.max(...results.map((r) => r.latencyMs.p99)),
+      max: Math.max(...results.map((r) => r.latencyMs.max)),
+    },
+    outcomes: { completed: sum((r) => r.outcomes.completed), compensated: sum((r) => r.outcomes.compensated), stuck: sum((r) => r.outcomes.stuck) },
+    crashedAndRecovered: sum((r) => r.crashedAndRecovered),
+    crashedBeforeFirstCommit: sum((r) => r.crashedBeforeFirstCommit),
+    violations,
+  };
+  const report = { ...combined, processes, perProcess: results.map((r) => ({ n: r.n, durationMs: r.durationMs, throughput: r.throughput })), durability: ctx.settings.durability };
+  ctx.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${processes} processes\n${render(combined, ctx.settings.durability, ctx.color)}`);
+  return violations === 0 ? ExitCode.ok : ExitCode.violations;
+}
+
+function runChild(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 || code === 5 ? resolve(out) : reject(new Error(`bench child exited ${code}`))));
+  });
 }
