@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seedCatalog, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../src/checkout/catalog.js';
 import { checkoutSaga, CHECKOUT_STEPS, type CheckoutInput, type CheckoutStepName } from '../../src/checkout/checkout-saga.js';
 import { checkInvariants } from '../../src/checkout/invariants.js';
-import { simulatedPaymentProvider } from '../../src/checkout/payment-provider.js';
 import { faultInjector } from '../../src/engine/faults.js';
 import { startSaga, type EngineDeps } from '../../src/engine/runner.js';
-import { migrate } from '../../src/store/sqlite/migrate.js';
-import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
-import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
+import type { SqlDatabase } from '../../src/store/sql.js';
+import { BACKENDS, type OpenedBackend } from '../support/backends.js';
 import { tempDir } from '../support/cli.js';
 
 const PRODUCT = SEED_PRODUCTS[0]; // 101, stock 25
@@ -19,76 +16,78 @@ const CUSTOMER = SEED_CUSTOMERS[0]; // 1, plenty of funds
 const QTY = 2;
 const AMOUNT = PRODUCT.priceCents * QTY;
 
-let dir: string;
-let db: Db;
+describe.each(BACKENDS)('checkout saga, in process on $name', (backend) => {
+  let dir: string;
+  let opened: OpenedBackend;
+  let db: SqlDatabase;
 
-beforeEach(() => {
-  dir = tempDir('saga-checkout-');
-  db = openSqlite(join(dir, 'saga.db'), { durability: 'normal' });
-  migrate(db);
-  seedCatalog(db);
-});
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+  beforeEach(async () => {
+    dir = tempDir('saga-checkout-');
+    opened = await backend.open(dir);
+    db = opened.db;
+    await seedCatalog(db);
+  });
+  afterEach(async () => {
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-async function checkout(opts: { failAt?: CheckoutStepName; qty?: number } = {}) {
-  const qty = opts.qty ?? QTY;
-  const input: CheckoutInput = { productId: PRODUCT.productId, qty, customerId: CUSTOMER.customerId, unitPriceCents: PRODUCT.priceCents, amountCents: PRODUCT.priceCents * qty };
-  const def = checkoutSaga({ provider: simulatedPaymentProvider(db), now: Date.now, timeoutMs: 5_000, retryBaseDelayMs: 1 });
-  const deps: EngineDeps = {
-    store: sqliteSagaStore(db),
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    clock: { now: Date.now, sleep: async () => undefined },
-    random: Math.random,
-    owner: { id: 'test', host: hostname(), pid: process.pid },
-    leaseMs: 30_000,
-    ...(opts.failAt === undefined ? {} : { faults: faultInjector({ failAt: opts.failAt, mode: 'error' }) }),
-  };
-  const sagaId = randomUUID();
-  const outcome = await startSaga(def, input, deps, { sagaId });
-  return { sagaId, outcome };
-}
+  async function checkout(opts: { failAt?: CheckoutStepName; qty?: number } = {}) {
+    const qty = opts.qty ?? QTY;
+    const input: CheckoutInput = { productId: PRODUCT.productId, qty, customerId: CUSTOMER.customerId, unitPriceCents: PRODUCT.priceCents, amountCents: PRODUCT.priceCents * qty };
+    const def = checkoutSaga({ provider: opened.provider, now: Date.now, timeoutMs: 5_000, retryBaseDelayMs: 1 });
+    const deps: EngineDeps = {
+      store: opened.store,
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      clock: { now: Date.now, sleep: async () => undefined },
+      random: Math.random,
+      owner: { id: 'test', host: hostname(), pid: process.pid },
+      leaseMs: 30_000,
+      ...(opts.failAt === undefined ? {} : { faults: faultInjector({ failAt: opts.failAt, mode: 'error' }) }),
+    };
+    const sagaId = randomUUID();
+    const outcome = await startSaga(def, input, deps, { sagaId });
+    return { sagaId, outcome };
+  }
 
-// ---- what the tables say ----
+  // ---- what the tables say ----
 
-const one = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).get(...params) as T | undefined;
-const all = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
+  const one = <T>(sql: string, ...params: unknown[]) => db.get<T>(sql, params);
+  const all = <T>(sql: string, ...params: unknown[]) => db.all<T>(sql, params);
 
-function rowsOf(sagaId: string) {
-  return {
-    stock: one<{ stock: number }>('SELECT stock FROM inventory WHERE product_id = ?', PRODUCT.productId)?.stock,
-    reservation: one('SELECT product_id, qty, status FROM reservations WHERE saga_id = ?', sagaId) ?? null,
-    payment: one('SELECT customer_id, amount_cents, status FROM payments WHERE saga_id = ?', sagaId) ?? null,
-    order: one('SELECT customer_id, product_id, qty, amount_cents, status FROM orders WHERE saga_id = ?', sagaId) ?? null,
-    shipment: one<{ status: string }>('SELECT status FROM shipments WHERE saga_id = ?', sagaId)?.status ?? null,
-    ledger: all('SELECT idempotency_key, kind, customer_id, amount_cents, charge_key FROM provider_ledger ORDER BY created_at, idempotency_key'),
-    balance: one<{ balance_cents: number }>('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?', CUSTOMER.customerId)?.balance_cents,
-    saga: one('SELECT definition, status, failed_step, owner_id FROM sagas WHERE saga_id = ?', sagaId),
-  };
-}
+  async function rowsOf(sagaId: string) {
+    return {
+      stock: (await one<{ stock: number }>('SELECT stock FROM inventory WHERE product_id = ?', PRODUCT.productId))?.stock,
+      reservation: (await one('SELECT product_id, qty, status FROM reservations WHERE saga_id = ?', sagaId)) ?? null,
+      payment: (await one('SELECT customer_id, amount_cents, status FROM payments WHERE saga_id = ?', sagaId)) ?? null,
+      order: (await one('SELECT customer_id, product_id, qty, amount_cents, status FROM orders WHERE saga_id = ?', sagaId)) ?? null,
+      shipment: (await one<{ status: string }>('SELECT status FROM shipments WHERE saga_id = ?', sagaId))?.status ?? null,
+      ledger: await all('SELECT idempotency_key, kind, customer_id, amount_cents, charge_key FROM provider_ledger ORDER BY created_at, idempotency_key'),
+      balance: (await one<{ balance_cents: number }>('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?', CUSTOMER.customerId))?.balance_cents,
+      saga: await one('SELECT definition, status, failed_step, owner_id FROM sagas WHERE saga_id = ?', sagaId),
+    };
+  }
 
-/** The saga log, one string per record: `payment compensation succeeded`. */
-function log(sagaId: string): string[] {
-  return all<{ step: string; phase: string; event: string }>('SELECT step, phase, event FROM saga_events WHERE saga_id = ? ORDER BY event_id', sagaId).map((e) => `${e.step} ${e.phase} ${e.event}`);
-}
+  /** The saga log, one string per record: `payment compensation succeeded`. */
+  async function log(sagaId: string): Promise<string[]> {
+    const events = await all<{ step: string; phase: string; event: string }>('SELECT step, phase, event FROM saga_events WHERE saga_id = ? ORDER BY event_id', sagaId);
+    return events.map((e) => `${e.step} ${e.phase} ${e.event}`);
+  }
 
-const did = (...steps: string[]) => steps.flatMap((s) => [`${s} action started`, `${s} action succeeded`]);
-const failed = (step: string) => [`${step} action started`, `${step} action failed`];
-const undid = (...steps: string[]) => steps.flatMap((s) => [`${s} compensation started`, `${s} compensation succeeded`]);
+  const did = (...steps: string[]) => steps.flatMap((s) => [`${s} action started`, `${s} action succeeded`]);
+  const failed = (step: string) => [`${step} action started`, `${step} action failed`];
+  const undid = (...steps: string[]) => steps.flatMap((s) => [`${s} compensation started`, `${s} compensation succeeded`]);
 
-function expectInvariantsHold(): void {
-  expect(checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true })).toEqual([]);
-}
+  async function expectInvariantsHold(): Promise<void> {
+    expect(await checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true })).toEqual([]);
+  }
 
-describe('checkout saga, in process on a SQLite file', () => {
   it('happy path: stock held, customer charged once, order confirmed, shipment scheduled', async () => {
     const { sagaId, outcome } = await checkout();
 
     expect(outcome.status).toBe('completed');
     const charge = { idempotency_key: `${sagaId}:payment`, kind: 'charge', customer_id: CUSTOMER.customerId, amount_cents: AMOUNT, charge_key: null };
-    expect(rowsOf(sagaId)).toEqual({
+    expect(await rowsOf(sagaId)).toEqual({
       stock: PRODUCT.stock - QTY,
       reservation: { product_id: PRODUCT.productId, qty: QTY, status: 'held' },
       payment: { customer_id: CUSTOMER.customerId, amount_cents: AMOUNT, status: 'charged' },
@@ -98,8 +97,8 @@ describe('checkout saga, in process on a SQLite file', () => {
       balance: CUSTOMER.balanceCents - AMOUNT,
       saga: { definition: 'checkout', status: 'completed', failed_step: null, owner_id: null },
     });
-    expect(log(sagaId)).toEqual(did(...CHECKOUT_STEPS));
-    expectInvariantsHold();
+    expect(await log(sagaId)).toEqual(did(...CHECKOUT_STEPS));
+    await expectInvariantsHold();
   });
 
   // --fail-at <step>: a permanent failure before the step's effect; the steps before it are
@@ -148,7 +147,7 @@ describe('checkout saga, in process on a SQLite file', () => {
 
     expect(outcome).toMatchObject({ status: 'compensated', failedStep: c.failAt });
     expect(outcome.error).toContain(`injected permanent failure in ${c.failAt}`);
-    const rows = rowsOf(sagaId);
+    const rows = await rowsOf(sagaId);
     expect(rows.stock).toBe(PRODUCT.stock);
     expect((rows.reservation as { status: string } | null)?.status ?? null).toBe(c.reservation);
     expect((rows.payment as { status: string } | null)?.status ?? null).toBe(c.payment);
@@ -157,10 +156,10 @@ describe('checkout saga, in process on a SQLite file', () => {
     expect(rows.ledger).toEqual(c.ledger(sagaId));
     expect(rows.balance).toBe(CUSTOMER.balanceCents);
     expect(rows.saga).toEqual({ definition: 'checkout', status: 'compensated', failed_step: c.failAt, owner_id: null });
-    expect(log(sagaId)).toEqual(c.log);
+    expect(await log(sagaId)).toEqual(c.log);
     // The failure is permanent and happened before any effect: no retry, and it is not compensated.
-    expect(log(sagaId).filter((l) => l.startsWith(`${c.failAt} `))).toEqual(failed(c.failAt));
-    expectInvariantsHold();
+    expect((await log(sagaId)).filter((l) => l.startsWith(`${c.failAt} `))).toEqual(failed(c.failAt));
+    await expectInvariantsHold();
   });
 
   it('ordering more than the stock fails at inventory and changes nothing but the saga log', async () => {
@@ -168,27 +167,29 @@ describe('checkout saga, in process on a SQLite file', () => {
 
     expect(outcome).toMatchObject({ status: 'compensated', failedStep: 'inventory' });
     expect(outcome.error).toContain('out of stock');
-    expect(rowsOf(sagaId)).toMatchObject({ stock: PRODUCT.stock, reservation: null, payment: null, order: null, shipment: null, ledger: [], balance: CUSTOMER.balanceCents });
-    expect(log(sagaId)).toEqual(failed('inventory'));
-    expectInvariantsHold();
+    expect(await rowsOf(sagaId)).toMatchObject({ stock: PRODUCT.stock, reservation: null, payment: null, order: null, shipment: null, ledger: [], balance: CUSTOMER.balanceCents });
+    expect(await log(sagaId)).toEqual(failed('inventory'));
+    await expectInvariantsHold();
   });
 
   it('several checkouts, completed and rolled back, in one database: the invariants hold after each', async () => {
     const outcomes = [];
     for (const failAt of [undefined, ...CHECKOUT_STEPS, undefined] as const) {
       outcomes.push((await checkout(failAt === undefined ? {} : { failAt })).outcome.status);
-      expectInvariantsHold();
+      await expectInvariantsHold();
     }
     expect(outcomes).toEqual(['completed', 'compensated', 'compensated', 'compensated', 'compensated', 'completed']);
-    expect(one<{ stock: number }>('SELECT stock FROM inventory WHERE product_id = ?', PRODUCT.productId)?.stock).toBe(PRODUCT.stock - 2 * QTY);
+    expect((await one<{ stock: number }>('SELECT stock FROM inventory WHERE product_id = ?', PRODUCT.productId))?.stock).toBe(PRODUCT.stock - 2 * QTY);
   });
 
   it('the invariant checks are not vacuous: a tampered database is reported', async () => {
     const { sagaId } = await checkout({ failAt: 'shipping' });
     // A refund that "never happened" and stock that vanished.
-    db.prepare(`UPDATE payments SET status = 'charged' WHERE saga_id = ?`).run(sagaId);
-    db.prepare('UPDATE inventory SET stock = stock - 1 WHERE product_id = ?').run(PRODUCT.productId);
-    const found = checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true }).map((v) => v.invariant);
+    await db.batch([
+      { sql: `UPDATE payments SET status = 'charged' WHERE saga_id = ?`, params: [sagaId] },
+      { sql: 'UPDATE inventory SET stock = stock - 1 WHERE product_id = ?', params: [PRODUCT.productId] },
+    ]);
+    const found = (await checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true })).map((v) => v.invariant);
     expect(found).toEqual(expect.arrayContaining(['stock-conserved', 'charge-without-cause']));
   });
 });

@@ -12,11 +12,11 @@ import { faultInjector, type FaultInjector } from '../../src/engine/faults.js';
 import { backoffDelay, validateRetryPolicy } from '../../src/engine/retry.js';
 import { SimulatedCrashError, startSaga, type Clock, type EngineDeps } from '../../src/engine/runner.js';
 import { compensationOrder, foldEvents, initialStepState, planRecovery, type StepState } from '../../src/engine/step-state.js';
-import type { StepEvent } from '../../src/engine/store.js';
+import type { SagaStore, StepEvent } from '../../src/engine/store.js';
 import { UsageError } from '../../src/errors.js';
-import { migrate } from '../../src/store/sqlite/migrate.js';
-import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
-import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
+import type { SqlDatabase } from '../../src/store/sql.js';
+import { BACKENDS, type OpenedBackend } from '../support/backends.js';
+import { tempDir } from '../support/cli.js';
 
 // ---- a small saga of our own: local `first`, external `remote`, local `last` (with a guard) ----
 
@@ -37,10 +37,11 @@ interface RemoteCall {
 }
 
 /** A remote service that deduplicates by idempotency key, scripted per attempt. */
-function fakeRemote(db: Db, script: { action?: Behaviour[]; compensation?: Behaviour[] } = {}) {
+function fakeRemote(db: SqlDatabase, script: { action?: Behaviour[]; compensation?: Behaviour[] } = {}) {
   const effects = new Map<string, 'applied' | 'undone'>();
   const calls: RemoteCall[] = [];
-  const startedRecords = db.prepare(`SELECT count(*) AS n FROM saga_events WHERE idempotency_key = ? AND event = 'started'`);
+  const startedRecords = async (key: string) =>
+    (await db.get<{ n: number }>(`SELECT count(*) AS n FROM saga_events WHERE idempotency_key = ? AND event = 'started'`, [key]))!.n;
   const pick = (list: Behaviour[] | undefined, attempt: number): Behaviour =>
     list === undefined || list.length === 0 ? 'ok' : (list[Math.min(attempt, list.length) - 1] as Behaviour);
 
@@ -57,7 +58,7 @@ function fakeRemote(db: Db, script: { action?: Behaviour[]; compensation?: Behav
     effects,
     calls,
     async apply(ctx: { idempotencyKey: string; actionKey: string; attempt: number; signal: AbortSignal }) {
-      const n = (startedRecords.get(ctx.idempotencyKey) as { n: number }).n;
+      const n = await startedRecords(ctx.idempotencyKey);
       calls.push({ kind: 'apply', key: ctx.idempotencyKey, actionKey: ctx.actionKey, attempt: ctx.attempt, startedRecordsAtCall: n });
       await behave(pick(script.action, ctx.attempt), ctx.signal, () => {
         if (!effects.has(ctx.idempotencyKey)) effects.set(ctx.idempotencyKey, 'applied');
@@ -65,7 +66,7 @@ function fakeRemote(db: Db, script: { action?: Behaviour[]; compensation?: Behav
       return { ref: `ref-${ctx.idempotencyKey}` };
     },
     async undo(ctx: { idempotencyKey: string; actionKey: string; attempt: number; signal: AbortSignal }) {
-      const n = (startedRecords.get(ctx.idempotencyKey) as { n: number }).n;
+      const n = await startedRecords(ctx.idempotencyKey);
       calls.push({ kind: 'undo', key: ctx.idempotencyKey, actionKey: ctx.actionKey, attempt: ctx.attempt, startedRecordsAtCall: n });
       await behave(pick(script.compensation, ctx.attempt), ctx.signal, () => {
         if (effects.has(ctx.actionKey)) effects.set(ctx.actionKey, 'undone');
@@ -122,7 +123,7 @@ function testSaga(remote: FakeRemote, overrides: { remoteTimeoutMs?: number; rem
   };
 }
 
-// ---- engine wiring: real SQLite, a recording logger, a clock whose sleep returns at once ----
+// ---- engine wiring: a real database (each backend), a recording logger, a clock whose sleep returns at once ----
 
 interface LogRecord {
   readonly level: 'info' | 'warn' | 'error';
@@ -130,16 +131,12 @@ interface LogRecord {
   readonly msg: string;
 }
 
-function openTestDb(): Db {
-  const db = openSqlite(':memory:', { durability: 'normal' });
-  migrate(db);
-  db.exec(`CREATE TABLE things (saga_id TEXT NOT NULL, step TEXT NOT NULL, status TEXT NOT NULL, ref TEXT, PRIMARY KEY (saga_id, step));
-           CREATE TABLE stock (id INTEGER PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0));
-           INSERT INTO stock (id, units) VALUES (1, 10);`);
-  return db;
-}
+/** The test saga's own tables, in DDL both SQLite and PostgreSQL accept. */
+const TEST_TABLES = `CREATE TABLE things (saga_id TEXT NOT NULL, step TEXT NOT NULL, status TEXT NOT NULL, ref TEXT, PRIMARY KEY (saga_id, step));
+  CREATE TABLE stock (id INTEGER PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0));
+  INSERT INTO stock (id, units) VALUES (1, 10);`;
 
-function engine(db: Db, faults?: FaultInjector) {
+function engine(store: SagaStore, faults?: FaultInjector) {
   const logs: LogRecord[] = [];
   const sleeps: number[] = [];
   const clock: Clock = {
@@ -150,7 +147,7 @@ function engine(db: Db, faults?: FaultInjector) {
   };
   const record = (level: LogRecord['level']) => (fields: object, msg: string) => logs.push({ level, fields: fields as Record<string, unknown>, msg });
   const deps: EngineDeps = {
-    store: sqliteSagaStore(db),
+    store,
     logger: { info: record('info'), warn: record('warn'), error: record('error') },
     clock,
     random: () => 0.5,
@@ -162,10 +159,9 @@ function engine(db: Db, faults?: FaultInjector) {
 }
 
 /** The saga log as short strings, in commit order: `remote action failed #2`. */
-function transitions(db: Db, sagaId: string): string[] {
-  return (db.prepare('SELECT step, phase, event, attempt FROM saga_events WHERE saga_id = ? ORDER BY event_id').all(sagaId) as { step: string; phase: string; event: string; attempt: number }[]).map(
-    (e) => `${e.step} ${e.phase} ${e.event} #${e.attempt}`,
-  );
+async function transitions(db: SqlDatabase, sagaId: string): Promise<string[]> {
+  const rows = await db.all<{ step: string; phase: string; event: string; attempt: number }>('SELECT step, phase, event, attempt FROM saga_events WHERE saga_id = ? ORDER BY event_id', [sagaId]);
+  return rows.map((e) => `${e.step} ${e.phase} ${e.event} #${e.attempt}`);
 }
 
 /** The same shape from the pino-style records the engine logged. */
@@ -175,32 +171,41 @@ function loggedTransitions(logs: readonly LogRecord[]): string[] {
     .map((l) => `${String(l.fields.step)} ${String(l.fields.phase)} ${String(l.fields.event)} #${String(l.fields.attempt)}`);
 }
 
-function things(db: Db, sagaId: string): Record<string, string> {
-  const rows = db.prepare('SELECT step, status FROM things WHERE saga_id = ? ORDER BY step').all(sagaId) as { step: string; status: string }[];
+async function things(db: SqlDatabase, sagaId: string): Promise<Record<string, string>> {
+  const rows = await db.all<{ step: string; status: string }>('SELECT step, status FROM things WHERE saga_id = ? ORDER BY step', [sagaId]);
   return Object.fromEntries(rows.map((r) => [r.step, r.status]));
 }
 
-function sagaRow(db: Db, sagaId: string) {
-  return db.prepare('SELECT status, failed_step, error, owner_id, lease_until, ended_at FROM sagas WHERE saga_id = ?').get(sagaId) as
-    | { status: string; failed_step: string | null; error: string | null; owner_id: string | null; lease_until: number | null; ended_at: number | null }
-    | undefined;
+function sagaRow(db: SqlDatabase, sagaId: string) {
+  return db.get<{ status: string; failed_step: string | null; error: string | null; owner_id: string | null; lease_until: number | null; ended_at: number | null }>(
+    'SELECT status, failed_step, error, owner_id, lease_until, ended_at FROM sagas WHERE saga_id = ?',
+    [sagaId],
+  );
 }
 
-const units = (db: Db) => (db.prepare('SELECT units FROM stock WHERE id = 1').get() as { units: number }).units;
+const units = async (db: SqlDatabase) => (await db.get<{ units: number }>('SELECT units FROM stock WHERE id = 1'))!.units;
 
 const actions = (step: string, ...events: string[]) => events.map((e) => `${step} action ${e}`);
 const compensations = (step: string, ...events: string[]) => events.map((e) => `${step} compensation ${e}`);
 
-describe('engine runner on SQLite', () => {
-  let db: Db;
-  beforeEach(() => {
-    db = openTestDb();
+describe.each(BACKENDS)('engine runner on $name', (backend) => {
+  let dir: string;
+  let opened: OpenedBackend;
+  let db: SqlDatabase;
+  beforeEach(async () => {
+    dir = tempDir('saga-engine-');
+    opened = await backend.open(dir);
+    db = opened.db;
+    await opened.exec(TEST_TABLES);
   });
-  afterEach(() => db.close());
+  afterEach(async () => {
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   async function run(remote: FakeRemote, input: Input, opts: { def?: SagaDefinition<Input>; faults?: FaultInjector } = {}) {
     const sagaId = randomUUID();
-    const env = engine(db, opts.faults);
+    const env = engine(opened.store, opts.faults);
     const outcome = await startSaga(opts.def ?? testSaga(remote), input, env.deps, { sagaId });
     return { sagaId, outcome, ...env };
   }
@@ -211,17 +216,17 @@ describe('engine runner on SQLite', () => {
 
     expect(outcome.status).toBe('completed');
     expect(outcome.failedStep).toBeUndefined();
-    expect(things(db, sagaId)).toEqual({ first: 'done', remote: 'done', last: 'done' });
-    expect(units(db)).toBe(6);
+    expect(await things(db, sagaId)).toEqual({ first: 'done', remote: 'done', last: 'done' });
+    expect(await units(db)).toBe(6);
     const expected = [
       ...actions('first', 'started #1', 'succeeded #1'),
       ...actions('remote', 'started #1', 'succeeded #1'),
       ...actions('last', 'started #1', 'succeeded #1'),
     ];
-    expect(transitions(db, sagaId)).toEqual(expected);
+    expect(await transitions(db, sagaId)).toEqual(expected);
     expect(loggedTransitions(logs)).toEqual(expected);
     // Terminal: no owner, no lease.
-    expect(sagaRow(db, sagaId)).toMatchObject({ status: 'completed', owner_id: null, lease_until: null, ended_at: expect.any(Number) });
+    expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'completed', owner_id: null, lease_until: null, ended_at: expect.any(Number) });
     // Every log record carries the fields SAGA-SEMANTICS.md names.
     for (const l of logs) expect(l.fields).toMatchObject({ sagaId, saga: 'test-saga', step: expect.any(String), phase: 'action', attempt: 1 });
     for (const l of logs.filter((x) => x.fields.event === 'succeeded')) expect(l.fields.durationMs).toEqual(expect.any(Number));
@@ -231,7 +236,7 @@ describe('engine runner on SQLite', () => {
     const remote = fakeRemote(db);
     const { sagaId } = await run(remote, { units: 1 });
     expect(remote.calls).toEqual([{ kind: 'apply', key: `${sagaId}:remote`, actionKey: `${sagaId}:remote`, attempt: 1, startedRecordsAtCall: 1 }]);
-    const started = db.prepare(`SELECT idempotency_key FROM saga_events WHERE saga_id = ? AND step = 'remote' AND event = 'started'`).get(sagaId);
+    const started = await db.get(`SELECT idempotency_key FROM saga_events WHERE saga_id = ? AND step = 'remote' AND event = 'started'`, [sagaId]);
     expect(started).toEqual({ idempotency_key: `${sagaId}:remote` });
   });
 
@@ -241,8 +246,8 @@ describe('engine runner on SQLite', () => {
 
     expect(outcome).toMatchObject({ status: 'compensated', failedStep: 'last', error: 'last: not enough units', interrupted: false });
     // The insert before the guard was rolled back with it: no `last` row at all.
-    expect(things(db, sagaId)).toEqual({ first: 'undone', remote: 'undone' });
-    expect(units(db)).toBe(10);
+    expect(await things(db, sagaId)).toEqual({ first: 'undone', remote: 'undone' });
+    expect(await units(db)).toBe(10);
     const expected = [
       ...actions('first', 'started #1', 'succeeded #1'),
       ...actions('remote', 'started #1', 'succeeded #1'),
@@ -250,9 +255,9 @@ describe('engine runner on SQLite', () => {
       ...compensations('remote', 'started #1', 'succeeded #1'),
       ...compensations('first', 'started #1', 'succeeded #1'),
     ];
-    expect(transitions(db, sagaId)).toEqual(expected);
+    expect(await transitions(db, sagaId)).toEqual(expected);
     expect(loggedTransitions(logs)).toEqual(expected);
-    expect(db.prepare(`SELECT error, error_kind, uncertain FROM saga_events WHERE saga_id = ? AND event = 'failed'`).get(sagaId)).toEqual({
+    expect(await db.get(`SELECT error, error_kind, uncertain FROM saga_events WHERE saga_id = ? AND event = 'failed'`, [sagaId])).toEqual({
       error: 'not enough units',
       error_kind: 'permanent',
       uncertain: 0,
@@ -260,7 +265,7 @@ describe('engine runner on SQLite', () => {
     // The remote compensation used its own key and named the action it undoes (rule 3).
     expect(remote.calls.at(-1)).toMatchObject({ kind: 'undo', key: `${sagaId}:remote:compensate`, actionKey: `${sagaId}:remote`, startedRecordsAtCall: 1 });
     expect(remote.effects.get(`${sagaId}:remote`)).toBe('undone');
-    expect(sagaRow(db, sagaId)).toMatchObject({ status: 'compensated', failed_step: 'last', owner_id: null });
+    expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'compensated', failed_step: 'last', owner_id: null });
     const failed = logs.find((l) => l.fields.event === 'failed');
     expect(failed).toMatchObject({ level: 'warn', fields: { step: 'last', durationMs: expect.any(Number), err: { message: 'not enough units' } } });
   });
@@ -278,24 +283,22 @@ describe('engine runner on SQLite', () => {
 
     expect(outcome.status).toBe('compensated');
     expect(outcome.failedStep).toBe('remote');
-    const remoteActions = db.prepare(`SELECT event, attempt, error_kind, uncertain FROM saga_events WHERE saga_id = ? AND step = 'remote' AND phase = 'action' ORDER BY event_id`).all(sagaId) as {
-      event: string;
-      attempt: number;
-      error_kind: string | null;
-      uncertain: number | null;
-    }[];
+    const remoteActions = await db.all<{ event: string; attempt: number; error_kind: string | null; uncertain: number | null }>(
+      `SELECT event, attempt, error_kind, uncertain FROM saga_events WHERE saga_id = ? AND step = 'remote' AND phase = 'action' ORDER BY event_id`,
+      [sagaId],
+    );
     expect(remoteActions.filter((e) => e.event === 'started').map((e) => e.attempt)).toEqual(Array.from({ length: c.attempts }, (_, i) => i + 1));
     expect(remoteActions.filter((e) => e.event === 'retrying')).toHaveLength(c.attempts - 1);
     expect(sleeps).toHaveLength(c.attempts - 1);
     for (const f of remoteActions.filter((e) => e.event === 'failed')) expect(f).toMatchObject({ error_kind: c.errorKind, uncertain: c.uncertain });
     expect(remote.calls.filter((x) => x.kind === 'apply')).toHaveLength(c.attempts);
 
-    const compensated = transitions(db, sagaId).filter((t) => t.includes('compensation'));
+    const compensated = (await transitions(db, sagaId)).filter((t) => t.includes('compensation'));
     expect(compensated).toEqual([
       ...(c.compensated ? compensations('remote', 'started #1', 'succeeded #1') : []),
       ...compensations('first', 'started #1', 'succeeded #1'),
     ]);
-    expect(things(db, sagaId)).toEqual({ first: 'undone' });
+    expect(await things(db, sagaId)).toEqual({ first: 'undone' });
     if (c.behaviour === 'hang') expect(remote.effects.get(`${sagaId}:remote`)).toBe('undone');
     expect(remote.effects.get(`${sagaId}:remote`)).not.toBe('applied');
   });
@@ -305,10 +308,10 @@ describe('engine runner on SQLite', () => {
     const { sagaId, outcome, logs, sleeps } = await run(remote, { units: 1 });
 
     expect(outcome.status).toBe('completed');
-    expect(transitions(db, sagaId).filter((t) => t.startsWith('remote'))).toEqual(
+    expect((await transitions(db, sagaId)).filter((t) => t.startsWith('remote'))).toEqual(
       actions('remote', 'started #1', 'failed #1', 'retrying #1', 'started #2', 'failed #2', 'retrying #2', 'started #3', 'succeeded #3'),
     );
-    const delays = db.prepare(`SELECT delay_ms FROM saga_events WHERE saga_id = ? AND event = 'retrying' ORDER BY event_id`).all(sagaId) as { delay_ms: number }[];
+    const delays = await db.all<{ delay_ms: number }>(`SELECT delay_ms FROM saga_events WHERE saga_id = ? AND event = 'retrying' ORDER BY event_id`, [sagaId]);
     // The engine waited exactly what it logged, growing within the policy's bounds.
     expect(sleeps).toEqual(delays.map((d) => d.delay_ms));
     expect(sleeps[0]).toBeGreaterThanOrEqual(RETRY.baseDelayMs / 2);
@@ -328,7 +331,7 @@ describe('engine runner on SQLite', () => {
     const { sagaId, outcome, logs } = await run(remote, { units: 11 });
 
     expect(outcome.status).toBe('stuck');
-    expect(transitions(db, sagaId).filter((t) => t.includes('compensation'))).toEqual(
+    expect((await transitions(db, sagaId)).filter((t) => t.includes('compensation'))).toEqual(
       compensations(
         'remote',
         ...['started #1', 'failed #1', 'retrying #1', 'started #2', 'failed #2', 'retrying #2', 'started #3', 'failed #3', 'retrying #3', 'started #4', 'failed #4'],
@@ -336,10 +339,10 @@ describe('engine runner on SQLite', () => {
     );
     // The budget is the compensation's (4), not the action's (3).
     expect(remote.calls.filter((x) => x.kind === 'undo')).toHaveLength(COMPENSATION_RETRY.attempts);
-    expect(sagaRow(db, sagaId)).toMatchObject({ status: 'stuck', failed_step: 'last', owner_id: null, lease_until: null, ended_at: null });
-    expect(sagaRow(db, sagaId)?.error).toContain('compensation of remote failed');
+    expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'stuck', failed_step: 'last', owner_id: null, lease_until: null, ended_at: null });
+    expect((await sagaRow(db, sagaId))?.error).toContain('compensation of remote failed');
     // Rollback stopped at the stuck step: `first` still awaits its compensation.
-    expect(things(db, sagaId)).toEqual({ first: 'done', remote: 'done' });
+    expect(await things(db, sagaId)).toEqual({ first: 'done', remote: 'done' });
     const errors = logs.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]!.fields).toMatchObject({ sagaId, saga: 'test-saga', step: 'remote', phase: 'compensation' });
@@ -369,15 +372,15 @@ describe('engine runner on SQLite', () => {
     };
     const remote = fakeRemote(db);
     const sagaId = randomUUID();
-    const { deps, logs } = engine(db, faultInjector({ crashAt: [c.point] }, crash));
+    const { deps, logs } = engine(opened.store, faultInjector({ crashAt: [c.point] }, crash));
     const error = await startSaga(testSaga(remote), { units: 3 }, deps, { sagaId }).catch((err: unknown) => err);
 
     expect(error).toBeInstanceOf(SimulatedCrashError);
     expect((error as SimulatedCrashError).point).toBe(c.point);
-    expect(sagaRow(db, sagaId)?.status).toBe(c.saga);
-    expect(things(db, sagaId)).toEqual(c.things);
-    expect(units(db)).toBe(10);
-    expect(transitions(db, sagaId)).toEqual(c.log);
+    expect((await sagaRow(db, sagaId))?.status).toBe(c.saga);
+    expect(await things(db, sagaId)).toEqual(c.things);
+    expect(await units(db)).toBe(10);
+    expect(await transitions(db, sagaId)).toEqual(c.log);
     // A log line never runs ahead of the database.
     expect(loggedTransitions(logs)).toEqual(c.log);
     if (c.saga === 'running') {
