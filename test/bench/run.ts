@@ -24,31 +24,41 @@ import { migrate } from '../../src/store/sqlite/migrate.js';
 import { openSqlite, type Db, type Durability } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { baselineCheckouts } from './baseline.js';
+import { postgresBaselineCheckouts } from './baseline-postgres.js';
+import { openPool, postgresDatabase } from '../../src/store/postgres/connect.js';
+import { migratePostgres } from '../../src/store/postgres/migrate.js';
+import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
+import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
+import { sqliteDatabase } from '../../src/store/sqlite/sql-database.js';
+import { startPostgres } from '../support/postgres-server.js';
+import { createPostgresDatabase } from '../support/pg-database.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const N = Number(process.env.BENCH_N ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 21);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
+const PG_N = Number(process.env.BENCH_PG_N ?? 500);
 const work = mkdtempSync(join(tmpdir(), 'saga-bench-'));
 
 function freshDb(name: string, durability: Durability): { db: Db; path: string } {
   const path = join(work, `${name}-${randomUUID().slice(0, 8)}.db`);
   const db = openSqlite(path, { durability });
   migrate(db);
-  seedCatalog(db);
   return { db, path };
 }
 
 async function engineRun(durability: Durability, concurrency: number): Promise<number> {
   const { db, path } = freshDb('engine', durability);
+  const sql = sqliteDatabase(db, path);
+  await seedCatalog(sql);
   const provider = simulatedPaymentProvider(db);
   const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
   const { logger, close } = createLogger({ level: 'info', logFile: `${path}.log` });
   const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid };
   try {
     const r = await runBench({ n: N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
-      db, store: sqliteSagaStore(db), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
+      db: sql, store: sqliteSagaStore(db), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
     });
     if (r.violations !== 0 || r.outcomes.completed !== N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
     return r.throughput;
@@ -59,7 +69,8 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
 }
 
 async function baselineRun(durability: Durability, concurrency: number): Promise<number> {
-  const { db } = freshDb('baseline', durability);
+  const { db, path } = freshDb('baseline', durability);
+  await seedCatalog(sqliteDatabase(db, path));
   try {
     return await baselineCheckouts(db, N, concurrency);
   } finally {
@@ -95,8 +106,9 @@ function timeProcess(cmd: string, args: string[], cwd: string): number {
   return performance.now() - t0;
 }
 
-function coldStart() {
+async function coldStart() {
   const { db, path } = freshDb('cold', 'full');
+  await seedCatalog(sqliteDatabase(db, path));
   db.close();
   const saga: number[] = [];
   const node: number[] = [];
@@ -148,6 +160,72 @@ async function timeCommand(run: (ctx: CommandContext) => Promise<number>, db: st
   return Math.round(median(times) * 100) / 100;
 }
 
+/** PostgreSQL: engine vs hand-written baseline through pg, and throughput as processes are added. */
+async function postgresRows() {
+  const server = await startPostgres();
+  try {
+    const engineOnce = async (concurrency: number) => {
+      const url = await createPostgresDatabase(server.adminUrl);
+      const pool = await openPool(url, 'full', concurrency + 4);
+      try {
+        await migratePostgres(pool, url);
+        const db = postgresDatabase(pool, url);
+        await seedCatalog(db);
+        const checkout = checkoutSaga({ provider: postgresPaymentProvider(pool), now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
+        const { logger, close } = createLogger({ level: 'info', logFile: join(work, `pg-${randomUUID().slice(0, 8)}.log`) });
+        try {
+          const r = await runBench({ n: PG_N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
+            db, store: postgresSagaStore(pool), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
+            owner: { id: `bench:${process.pid}`, host: 'bench', pid: process.pid }, leaseMs: 30_000,
+          });
+          if (r.violations !== 0 || r.outcomes.completed !== PG_N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
+          return r.throughput;
+        } finally {
+          close();
+        }
+      } finally {
+        await pool.end();
+      }
+    };
+    const baselineOnce = async (concurrency: number) => {
+      const url = await createPostgresDatabase(server.adminUrl);
+      const pool = await openPool(url, 'full', concurrency + 4);
+      try {
+        await migratePostgres(pool, url);
+        await seedCatalog(postgresDatabase(pool, url));
+        return await postgresBaselineCheckouts(pool, PG_N, concurrency);
+      } finally {
+        await pool.end();
+      }
+    };
+    const rows = [];
+    for (const concurrency of [1, 16]) {
+      const engine: number[] = [];
+      const baseline: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        engine.push(await engineOnce(concurrency));
+        baseline.push(await baselineOnce(concurrency));
+      }
+      const e = median(engine);
+      const b = median(baseline);
+      rows.push({ concurrency, engine: e, baseline: b, ratio: Math.round((e / b) * 100) / 100, engineRuns: engine, baselineRuns: baseline });
+      console.error(`  postgres c=${concurrency}: engine ${e}/s, baseline ${b}/s`);
+    }
+    const scaling = [];
+    for (const processes of [1, 2, 4]) {
+      const url = await createPostgresDatabase(server.adminUrl);
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/saga.js'), 'bench', '--json', '--n', String(PG_N * processes), '--processes', String(processes), '--db', url, '--log-file', join(work, 'pg-processes.log')], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`saga bench --processes ${processes} exited ${r.status}: ${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { throughput: number; violations: number };
+      scaling.push({ processes, throughput: out.throughput, violations: out.violations });
+      console.error(`  postgres ${processes} process(es): ${out.throughput}/s`);
+    }
+    return { rows, scaling };
+  } finally {
+    server.stop();
+  }
+}
+
 async function historyRows() {
   const { path, sampleId } = bigHistory();
   return {
@@ -162,17 +240,22 @@ async function historyRows() {
 const started = new Date().toISOString();
 console.error(`saga benchmark: N=${N} checkouts per run, ${ROUNDS} rounds, ${COLD_RUNS} cold starts, ${HISTORY} sagas of history (work dir ${work})`);
 const throughput = await throughputRows();
-const cold = coldStart();
+const postgres = await postgresRows();
+const cold = await coldStart();
 const history = await historyRows();
 rmSync(work, { recursive: true, force: true });
 
-const results = { started, node: process.version, n: N, rounds: ROUNDS, throughput, coldStart: cold, history };
+const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
 const pad = (s: unknown, w: number) => String(s).padEnd(w);
 console.log('\nthroughput (checkouts/s, median of rounds)');
 console.log(`${pad('durability', 11)}${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
 for (const r of throughput) console.log(`${pad(r.durability, 11)}${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
+console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
+console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
+for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
+console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
 console.log(`\ncold start (median of ${cold.runs}): saga checkout ${cold.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${cold.nodeRequireMs} ms: ${cold.ratio}x`);
 console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
 console.log('\nwritten to test/bench/results.json');

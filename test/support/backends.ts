@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../../src/checkout/payment-provider.js';
@@ -13,6 +12,7 @@ import { migrate } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../../src/store/sqlite/sql-database.js';
+import { createPostgresDatabase } from './pg-database.js';
 
 /**
  * The databases every backend-neutral suite runs against: `describe.each(BACKENDS)`. SQLite
@@ -53,21 +53,6 @@ const sqlite: TestBackend = {
     };
   },
 };
-
-/** Creates a database on the test server and returns its URL. */
-export async function createPostgresDatabase(adminUrl: string): Promise<string> {
-  const name = `saga_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 function postgres(adminUrl: string): TestBackend {
   return {

@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+
+/** Creates a database on the test server and returns its URL. */
+export async function createPostgresDatabase(adminUrl: string): Promise<string> {
+  const name = `saga_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
