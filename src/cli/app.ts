@@ -3,14 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { checkoutSaga, CHECKOUT_SAGA, type CheckoutInput } from '../checkout/checkout-saga.js';
 import { seedCatalog } from '../checkout/catalog.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../checkout/payment-provider.js';
-import { postgresPaymentProvider } from '../checkout/payment-provider-postgres.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
 import type { Owner, SagaStore } from '../engine/store.js';
 import { UsageError } from '../errors.js';
-import { isPostgresUrl, openPool, postgresDatabase, redactUrl } from '../store/postgres/connect.js';
-import { migratePostgres } from '../store/postgres/migrate.js';
-import { postgresSagaStore } from '../store/postgres/saga-store.js';
+import { isPostgresUrl } from '../store/postgres/url.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { migrate } from '../store/sqlite/migrate.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
@@ -35,7 +32,7 @@ export interface App {
 
 export type CreateMode = 'never' | 'if-missing';
 
-interface Backend {
+export interface Backend {
   readonly db: SqlDatabase;
   readonly store: SagaStore;
   readonly provider: PaymentProvider;
@@ -48,7 +45,10 @@ interface Backend {
  * leave nothing behind.
  */
 export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<App> {
-  const backend = isPostgresUrl(settings.db) ? await openPostgres(settings, create, beforeCreate) : openSqliteBackend(settings, create, beforeCreate);
+  // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
+  const backend = isPostgresUrl(settings.db)
+    ? await (await import('./app-postgres.js')).openPostgres(settings, create, beforeCreate)
+    : openSqliteBackend(settings, create, beforeCreate);
   try {
     if (backend.created) await seedCatalog(backend.db);
   } catch (err) {
@@ -73,22 +73,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   }
 }
 
-async function openPostgres(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
-  const label = redactUrl(settings.db);
-  const pool = await openPool(settings.db, settings.durability);
-  try {
-    const hasSchema = (await pool.query(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)).rows[0].present as boolean;
-    if (!hasSchema && create === 'never') throw noDatabase(label);
-    if (!hasSchema) beforeCreate?.();
-    const applied = await migratePostgres(pool, label);
-    return { db: postgresDatabase(pool, settings.db), store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created: !hasSchema && applied.length > 0 };
-  } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw err;
-  }
-}
-
-function noDatabase(label: string): UsageError {
+export function noDatabase(label: string): UsageError {
   return new UsageError(`no saga database at ${label}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`);
 }
 

@@ -112,7 +112,7 @@ async function coldStart() {
   db.close();
   const saga: number[] = [];
   const node: number[] = [];
-  const sagaArgs = [join(ROOT, 'bin/saga.js'), 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
+  const sagaArgs = [join(ROOT, 'bin/saga.cjs'), 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
   timeProcess(process.execPath, sagaArgs, work); // warm the page cache once
   for (let i = 0; i < COLD_RUNS; i++) {
     saga.push(timeProcess(process.execPath, sagaArgs, work));
@@ -214,7 +214,7 @@ async function postgresRows() {
     const scaling = [];
     for (const processes of [1, 2, 4]) {
       const url = await createPostgresDatabase(server.adminUrl);
-      const r = spawnSync(process.execPath, [join(ROOT, 'bin/saga.js'), 'bench', '--json', '--n', String(PG_N * processes), '--processes', String(processes), '--db', url, '--log-file', join(work, 'pg-processes.log')], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/saga.cjs'), 'bench', '--json', '--n', String(PG_N * processes), '--processes', String(processes), '--db', url, '--log-file', join(work, 'pg-processes.log')], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`saga bench --processes ${processes} exited ${r.status}: ${r.stderr}`);
       const out = JSON.parse(r.stdout) as { throughput: number; violations: number };
       scaling.push({ processes, throughput: out.throughput, violations: out.violations });
@@ -233,7 +233,7 @@ async function historyRows() {
     listMs: await timeCommand((ctx) => listCommand({ limit: 20 }, ctx), path),
     listStuckMs: await timeCommand((ctx) => listCommand({ status: 'stuck', limit: 20 }, ctx), path),
     showMs: await timeCommand((ctx) => showCommand({ sagaId: sampleId }, ctx), path),
-    listProcessMs: Math.round(median(Array.from({ length: 7 }, () => timeProcess(process.execPath, [join(ROOT, 'bin/saga.js'), 'list', '--db', path], work))) * 10) / 10,
+    listProcessMs: Math.round(median(Array.from({ length: 7 }, () => timeProcess(process.execPath, [join(ROOT, 'bin/saga.cjs'), 'list', '--db', path], work))) * 10) / 10,
   };
 }
 

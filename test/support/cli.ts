@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const SAGA_BIN = join(ROOT, 'bin/saga.js');
+export const SAGA_BIN = join(ROOT, 'bin/saga.cjs');
 
 export function tempDir(prefix = 'saga-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -13,7 +13,7 @@ declare module 'vitest' {
 let server: PostgresServer | undefined;
 
 /**
- * Before any test: bundle src/ into dist/saga.mjs (spawned `saga` processes run the code under
+ * Before any test: bundle src/ into dist/saga.cjs (spawned `saga` processes run the code under
  * test) and start a throwaway PostgreSQL server on loopback. After all tests: stop and remove it.
  * SAGA_TEST_SKIP_POSTGRES=1 skips PostgreSQL for a quick local run; CI never sets it.
  */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { SqlWrite } from '../../engine/definition.js';
 import { DatabaseUnusableError } from '../../errors.js';
 import { toNumberedPlaceholders, type SqlDatabase } from '../sql.js';
+import { redactUrl } from './url.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -13,21 +14,6 @@ const types = {
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };
-
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//.test(db);
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparseable URL)';
-  }
-}
 
 /** `durability: 'normal'` maps to PostgreSQL's `synchronous_commit = off` (same trade-off as SQLite's). */
 export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20): Promise<Pool> {

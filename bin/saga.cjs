@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+'use strict';
+// Thin shim: runs the CLI bundle (dist/saga.cjs, built by `npm ci` through `prepare`) with a V8
+// code cache (dist/saga.cjs.cache), so a cold `saga` neither compiles TypeScript nor parses and
+// compiles the whole bundle from scratch. Without the cache it still runs, only slower.
+// `node bin/saga.cjs --write-code-cache` (the last step of `npm run build`) makes the cache by
+// running one checkout in a temporary directory, so it holds the functions a checkout needs.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const vm = require('node:vm');
+const Module = require('node:module');
+
+const bundle = path.join(__dirname, '..', 'dist', 'saga.cjs');
+const cacheFile = `${bundle}.cache`;
+if (!fs.existsSync(bundle)) {
+  process.stderr.write('saga: the CLI is not built yet: run `npm ci` (or `npm run build`) in the project first\n');
+  process.exitCode = 1;
+  return;
+}
+
+let cachedData;
+try {
+  cachedData = fs.readFileSync(cacheFile);
+} catch {
+  cachedData = undefined;
+}
+const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+const bundleModule = { exports: {} };
+script.runInThisContext()(bundleModule.exports, Module.createRequire(bundle), bundleModule, bundle, path.dirname(bundle));
+const { main } = bundleModule.exports;
+
+if (process.argv[2] === '--write-code-cache') {
+  writeCodeCache().catch((err) => {
+    process.stderr.write(`saga: could not write the code cache (saga still works, only starts slower): ${err.message}\n`);
+  });
+} else {
+  main(process.argv);
+}
+
+async function writeCodeCache() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-code-cache-'));
+  process.env.LOG_LEVEL = 'silent';
+  const args = (...a) => [process.argv[0], process.argv[1], ...a, '--db', path.join(dir, 'warm.db'), '--log-file', path.join(dir, 'warm.log')];
+  const [out, err] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = process.stderr.write = () => true; // the warm-up's own output is not the build's
+  try {
+    await main(args('checkout', '--product', '101', '--qty', '1'));
+    await main(args('list'));
+  } finally {
+    [process.stdout.write, process.stderr.write] = [out, err];
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  process.exitCode = 0;
+  fs.writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+  fs.renameSync(`${cacheFile}.tmp`, cacheFile);
+}
