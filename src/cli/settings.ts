@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { setting, type SettingKey, type Sources } from '../config.js';
+import { DEFAULTS, setting, type SettingKey, type Sources } from '../config.js';
+import { isPostgresUrl } from '../store/postgres/url.js';
 import type { FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
@@ -20,7 +21,7 @@ export interface GlobalSettings {
 
 export function resolveGlobals(sources: Sources): GlobalSettings {
   return {
-    db: checked(sources, 'SAGA_DB', 'db', (v) => v),
+    db: databaseSetting(sources),
     logFile: checked(sources, 'SAGA_LOG_FILE', 'logFile', (v) => v),
     logLevel: checked(sources, 'LOG_LEVEL', undefined, parseChoice('LOG_LEVEL', LOG_LEVELS)),
     durability: checked(sources, 'SAGA_SYNC', 'sync', parseChoice<Durability>('--sync', ['full', 'normal'])),
@@ -28,6 +29,20 @@ export function resolveGlobals(sources: Sources): GlobalSettings {
     leaseMs: checked(sources, 'SAGA_LEASE_MS', undefined, parseCount('SAGA_LEASE_MS', 100, 3_600_000)),
     retryBaseMs: checked(sources, 'SAGA_RETRY_BASE_MS', undefined, parseCount('SAGA_RETRY_BASE_MS', 0, 60_000)),
   };
+}
+
+/**
+ * `--db`, else SAGA_DB, else DATABASE_URL when it is a postgres:// URL (the variable hosting
+ * platforms set; another database's URL there is not ours), each from the environment before .env.
+ */
+function databaseSetting(sources: Sources): string {
+  const flag = sources.flags.db;
+  if (typeof flag === 'string') return flag;
+  for (const from of [sources.env, sources.dotenv]) {
+    if (from.SAGA_DB) return from.SAGA_DB;
+    if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return from.DATABASE_URL;
+  }
+  return DEFAULTS.SAGA_DB;
 }
 
 /** Failure injection for `checkout`, from its flags or the SAGA_FAIL_* variables. */
