@@ -103,8 +103,8 @@ CREATE TABLE sagas (
 );
 CREATE INDEX sagas_created ON sagas (created_at DESC, saga_id);
 CREATE INDEX sagas_status_created ON sagas (status, created_at DESC);
--- Recovery scans only unfinished sagas.
-CREATE INDEX sagas_unfinished ON sagas (created_at) WHERE status IN ('running', 'compensating', 'stuck');
+-- `list` walks sagas_created backwards; `list --status` and recovery's look-up of unfinished
+-- sagas search sagas_status_created.
 
 -- ... and one append-only row per transition of every action and compensation attempt.
 CREATE TABLE saga_events (

@@ -21,7 +21,7 @@ const listColumns = (db: SqlDatabase) => `saga_id AS "sagaId", definition, statu
 /** Most recent first; walks `sagas_created` or `sagas_status_created` backwards, never the table. */
 export function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; limit: number }): Promise<SagaListRow[]> {
   if (opts.status === undefined) {
-    return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas ORDER BY created_at DESC, saga_id DESC LIMIT ?`, [opts.limit]);
+    return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas ORDER BY created_at DESC, saga_id LIMIT ?`, [opts.limit]);
   }
   return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
 }
