@@ -1,0 +1,118 @@
+/**
+ * Random schedules of failures over several checkouts in one database, run through the real CLI,
+ * then `saga recover`: afterwards every invariant of SAGA-SEMANTICS.md must hold.
+ *
+ * Fixed budget (FC_RUNS, default 40 runs). The seed is in the test name and in the failure
+ * message; replay a failure with `FC_SEED=<seed> [FC_PATH=<path>] npx vitest run test/faults/random-schedules.test.ts`.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  checkout, CRASH_POINTS, expectHealthy, explain, newShop, readState, recover, STEPS, takeOvers, type CheckoutSpec, type Shop,
+} from './helpers.js';
+
+interface PlannedCheckout {
+  product: number;
+  qty: number;
+  customer: number;
+  fail?: { step: (typeof STEPS)[number]; mode: 'error' | 'transient' | 'timeout'; times: number };
+  /** `times` undefined: the compensation always fails (the saga gets stuck). */
+  failCompensation?: { step: (typeof STEPS)[number]; times?: number };
+  crashAt?: string;
+}
+
+const step = fc.constantFrom(...STEPS);
+const plannedCheckout: fc.Arbitrary<PlannedCheckout> = fc.record(
+  {
+    // 104 has 4 in stock and 105 none: out-of-stock failures happen on their own.
+    product: fc.constantFrom(101, 102, 104, 105),
+    qty: fc.integer({ min: 1, max: 3 }),
+    // Customer 2 can afford little: declined payments happen on their own.
+    customer: fc.constantFrom(1, 1, 2),
+    fail: fc.record({ step, mode: fc.constantFrom('error' as const, 'transient' as const, 'timeout' as const), times: fc.integer({ min: 1, max: 3 }) }),
+    failCompensation: fc.record({ step, times: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }) }, { requiredKeys: ['step'] }),
+    crashAt: fc.constantFrom(...CRASH_POINTS),
+  },
+  { requiredKeys: ['product', 'qty', 'customer'] },
+);
+const schedule = fc.array(plannedCheckout, { minLength: 1, maxLength: 4 });
+
+/**
+ * The CLI has one --fail-times for both kinds of fault: with both, the compensation fails as
+ * many times as the action.
+ */
+function toCli(p: PlannedCheckout): { spec: CheckoutSpec; env: Record<string, string> } {
+  const spec: CheckoutSpec = { product: p.product, qty: p.qty, customer: p.customer };
+  if (p.fail !== undefined) {
+    Object.assign(spec, { failAt: p.fail.step, failMode: p.fail.mode, failTimes: p.fail.times });
+    if (p.fail.mode === 'timeout') spec.stepTimeout = 100;
+  }
+  if (p.failCompensation !== undefined) {
+    spec.failCompensation = p.failCompensation.step;
+    if (p.fail === undefined && p.failCompensation.times !== undefined) spec.failTimes = p.failCompensation.times;
+  }
+  return { spec, env: p.crashAt === undefined ? {} : { SAGA_CRASH_AT: p.crashAt } };
+}
+
+const EXIT_FOR = { completed: 0, compensated: 3, stuck: 4 } as const;
+
+async function runSchedule(plan: PlannedCheckout[]): Promise<void> {
+  const shop: Shop = await newShop();
+  for (const p of plan) {
+    const { spec, env } = toCli(p);
+    const known = new Set(readState(shop).sagas.map((s) => s.saga_id));
+    const run = await checkout(shop, spec, env);
+    const what = `${JSON.stringify(p)}\n${explain(run)}`;
+    if (run.signal === 'SIGKILL') {
+      expect(p.crashAt, `killed without a crash point: ${what}`).toBeDefined();
+      continue;
+    }
+    // Ends like the saga it ran: 0 completed, 3 rolled back, 4 stuck; never a usage or internal error.
+    expect([0, 3, 4], what).toContain(run.code);
+    const sagaId = run.report?.sagaId;
+    expect(sagaId, what).toBeDefined();
+    expect(known.has(sagaId!), what).toBe(false);
+    const status = readState(shop).sagas.find((s) => s.saga_id === sagaId)?.status;
+    expect(status, what).toBe(run.report?.status);
+    expect(EXIT_FOR[status as keyof typeof EXIT_FOR], what).toBe(run.code);
+  }
+
+  const before = readState(shop);
+  let rec = await recover(shop);
+  for (let i = 0; i < 2 && rec.code !== 0; i++) rec = await recover(shop);
+  expect(rec.code, `recover\n${explain(rec)}`).toBe(0);
+
+  const state = await expectHealthy(shop);
+  expect(state.sagas.map((s) => s.saga_id)).toEqual(before.sagas.map((s) => s.saga_id));
+  for (const s of before.sagas) {
+    const terminal = s.status === 'completed' || s.status === 'compensated';
+    const n = takeOvers(shop, s.saga_id);
+    if (terminal) expect(n, `terminal saga ${s.saga_id} was taken over`).toBe(0);
+    else expect(n, `${s.status} saga ${s.saga_id} was not taken over`).toBeGreaterThanOrEqual(1);
+  }
+}
+
+const SEED = process.env.FC_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FC_SEED);
+const PATH = process.env.FC_PATH;
+const RUNS = Number(process.env.FC_RUNS ?? 40);
+
+describe('random schedules of failures, crashes and recovery', () => {
+  it(`keep stock and money conserved and every invariant true (seed ${SEED}, ${RUNS} runs)`, { timeout: 240_000 }, async () => {
+    const details = await fc.check(fc.asyncProperty(schedule, runSchedule), {
+      seed: SEED,
+      numRuns: RUNS,
+      ...(PATH === undefined ? {} : { path: PATH }),
+      // Shrinking spawns processes too: stop it (keeping the smallest case so far) before CI's patience ends.
+      interruptAfterTimeLimit: 170_000,
+    });
+    if (details.failed) {
+      const why = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      throw new Error(
+        `${fc.defaultReportMessage(details) ?? 'property failed'}\n\nWhat failed: ${why}\n\n` +
+          `Replay this case: FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx vitest run test/faults/random-schedules.test.ts`,
+        { cause: details.errorInstance },
+      );
+    }
+    expect(details.numRuns).toBeGreaterThan(0);
+  });
+});
