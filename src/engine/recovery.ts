@@ -1,5 +1,6 @@
 import type { SagaDefinition } from './definition.js';
 import { LostOwnershipError } from './errors.js';
+import { noFaults } from './faults.js';
 import { resumeSaga, type EngineDeps, type SagaOutcome } from './runner.js';
 import { planRecovery, foldEvents } from './step-state.js';
 import type { SagaRecord } from './store.js';
@@ -56,7 +57,8 @@ export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegis
   const events = await deps.store.getEvents(saga.sagaId);
   const plan = planRecovery(saga.status as 'running' | 'compensating' | 'stuck', foldEvents(def.steps.length, events));
   try {
-    const outcome = await resumeSaga(def, saga, events, plan, deps);
+    // Never the faults of whoever asked for the recovery: they belong to the command that injected them.
+    const outcome = await resumeSaga(def, saga, events, plan, { ...deps, faults: noFaults });
     return { ...base, action: 'recovered', direction: plan.direction, outcome };
   } catch (err) {
     if (err instanceof LostOwnershipError) return { ...base, action: 'taken-by-another' };

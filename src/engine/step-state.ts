@@ -12,6 +12,8 @@ export interface StepState {
   action: 'pending' | 'succeeded' | 'failed' | 'uncertain';
   /** Some failed attempt may have taken effect, even if a later attempt failed cleanly. */
   sawUncertainFailure: boolean;
+  /** The last failure was permanent: the step will not be retried (vs. transient, mid-retry). */
+  failedPermanently: boolean;
   actionAttempts: number;
   compensation: 'none' | 'running' | 'failed' | 'succeeded';
   compensationAttempts: number;
@@ -19,7 +21,7 @@ export interface StepState {
 }
 
 export function initialStepState(): StepState {
-  return { action: 'pending', sawUncertainFailure: false, actionAttempts: 0, compensation: 'none', compensationAttempts: 0 };
+  return { action: 'pending', sawUncertainFailure: false, failedPermanently: false, actionAttempts: 0, compensation: 'none', compensationAttempts: 0 };
 }
 
 /** Whether rollback must run this step's compensation (rules 4 and 5). */
@@ -38,6 +40,7 @@ export function applyEvent(state: StepState, ev: StepEvent): StepState {
       next.action = 'succeeded';
     } else if (ev.event === 'failed') {
       next.action = ev.uncertain === true ? 'uncertain' : 'failed';
+      next.failedPermanently = ev.errorKind === undefined || ev.errorKind === 'permanent';
       if (ev.uncertain === true) next.sawUncertainFailure = true;
       if (ev.error !== undefined) next.lastError = ev.error;
     }
@@ -78,14 +81,15 @@ export type RecoveryPlan =
 
 /**
  * What recovery does with a saga it took over (rule 8): a `running` saga goes forward from its
- * first step that did not succeed (an uncertain step is re-run with the same idempotency key),
- * unless that step failed permanently; a `compensating` or `stuck` saga is rolled back.
+ * first step that did not succeed (an uncertain step is re-run with the same idempotency key, a
+ * step caught between transient retries is retried), unless that step failed permanently; a
+ * `compensating` or `stuck` saga is rolled back.
  */
 export function planRecovery(status: 'running' | 'compensating' | 'stuck', states: readonly StepState[]): RecoveryPlan {
   if (status !== 'running') return { direction: 'backward' };
   const first = states.findIndex((s) => s.action !== 'succeeded');
   if (first === -1) return { direction: 'forward', fromStep: states.length };
-  if (states[first]!.action === 'failed') return { direction: 'backward' };
+  if (states[first]!.action === 'failed' && states[first]!.failedPermanently) return { direction: 'backward' };
   return { direction: 'forward', fromStep: first };
 }
 

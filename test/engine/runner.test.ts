@@ -483,7 +483,8 @@ describe('planRecovery', () => {
     { name: 'running, nothing ran', status: 'running', states: [state({}), state({})], plan: { direction: 'forward', fromStep: 0 } },
     { name: 'running, uncertain step: re-run it', status: 'running', states: [ok, state({ action: 'uncertain' }), state({})], plan: { direction: 'forward', fromStep: 1 } },
     { name: 'running, next step pending', status: 'running', states: [ok, state({}), state({})], plan: { direction: 'forward', fromStep: 1 } },
-    { name: 'running, a step failed permanently', status: 'running', states: [ok, state({ action: 'failed' })], plan: { direction: 'backward' } },
+    { name: 'running, a step failed permanently', status: 'running', states: [ok, state({ action: 'failed', failedPermanently: true })], plan: { direction: 'backward' } },
+    { name: 'running, a step caught between transient retries: retry it', status: 'running', states: [ok, state({ action: 'failed', failedPermanently: false }), state({})], plan: { direction: 'forward', fromStep: 1 } },
     { name: 'compensating', status: 'compensating', states: [ok, state({})], plan: { direction: 'backward' } },
     { name: 'stuck', status: 'stuck', states: [ok, ok], plan: { direction: 'backward' } },
   ] as const)('$name -> $plan.direction', ({ status, states, plan }) => {

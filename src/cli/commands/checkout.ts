@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
-import { DuplicateSagaKeyError } from '../../engine/errors.js';
+import { DuplicateSagaKeyError, LostOwnershipError } from '../../engine/errors.js';
 import { faultInjector } from '../../engine/faults.js';
 import { recoverSaga, isAbandoned, pidAlive } from '../../engine/recovery.js';
 import { startSaga, systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
@@ -53,6 +53,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     try {
       const startedAt = Date.now();
       let outcome: SagaOutcome;
+      let replayed = previous !== undefined;
       if (previous !== undefined) {
         outcome = await outcomeOfExisting(app, previous, deps);
       } else {
@@ -63,15 +64,26 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
             ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash }),
           });
         } catch (err) {
-          // Another process with the same key got there first: report its saga instead.
-          if (!(err instanceof DuplicateSagaKeyError) || flags.key === undefined) throw err;
-          const winner = await sagaForKey(app, flags.key, requestHash);
-          if (winner === undefined) throw err;
-          sagaId = winner.sagaId;
-          outcome = await outcomeOfExisting(app, winner, deps);
+          if (err instanceof DuplicateSagaKeyError && flags.key !== undefined) {
+            // Another process with the same key got there first: report its saga instead.
+            const winner = await sagaForKey(app, flags.key, requestHash);
+            if (winner === undefined) throw err;
+            sagaId = winner.sagaId;
+            replayed = true;
+            outcome = await outcomeOfExisting(app, winner, deps);
+          } else if (err instanceof LostOwnershipError) {
+            // This process stalled past its lease and a recoverer took the saga over: it stopped
+            // touching it at once (rule 7). Report what the new owner makes of it.
+            ctx.stderr.write(`saga: saga ${sagaId} was taken over by another process while this one was stalled; waiting for its outcome\n`);
+            const current = await app.store.getSaga(sagaId);
+            if (current === undefined) throw err;
+            outcome = await outcomeOfExisting(app, current, deps);
+          } else {
+            throw err;
+          }
         }
       }
-      const report = await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, previous !== undefined);
+      const report = await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed);
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
@@ -105,7 +117,8 @@ async function outcomeOfExisting(app: App, saga: SagaRecord, deps: EngineDeps): 
     current = (await app.store.getSaga(saga.sagaId)) ?? current;
   }
   if (!isTerminal(current.status) && current.status !== 'stuck') {
-    const result = await recoverSaga(current, app.definitions, { ...deps, pidAlive });
+    const { faults: _injected, ...withoutFaults } = deps;
+    const result = await recoverSaga(current, app.definitions, { ...withoutFaults, pidAlive });
     if (result.action === 'recovered') return result.outcome;
     current = (await app.store.getSaga(saga.sagaId)) ?? current;
   }
