@@ -1,4 +1,4 @@
-import { idempotencyKey, retryPolicyOf, type ExternalStep, type Phase, type SagaDefinition, type Step } from './definition.js';
+import { idempotencyKey, retryPolicyOf, type ExternalStep, type LocalStep, type Phase, type SagaDefinition, type Step } from './definition.js';
 import { LostOwnershipError, PermanentError, StepFailure, StepTimeoutError, TransientError, asStepFailure } from './errors.js';
 import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
 import { backoffDelay } from './retry.js';
@@ -86,6 +86,8 @@ export async function resumeSaga<I>(
   return run.drive(plan);
 }
 
+type LocalWrites = ReturnType<LocalStep<unknown>['action']>;
+
 type AttemptResult = { ok: true; result: unknown; durationMs: number } | { ok: false; error: StepFailure; durationMs: number };
 
 /**
@@ -147,7 +149,7 @@ class SagaRun<I> {
     for (let i = fromStep; i < steps.length; ) {
       if (this.signal?.aborted) {
         this.interrupted = true;
-        this.noteFailure(steps[i]!.name, `interrupted by ${String(this.signal.reason ?? 'signal')}`);
+        this.noteFailure(steps[i]!.name, `interrupted by ${String(this.signal.reason ?? 'a signal')} before this step ran`);
         return 'rollback';
       }
       const step = steps[i]!;
@@ -157,9 +159,7 @@ class SagaRun<I> {
       if (step.kind === 'local') {
         this.faults.point(`action:${step.name}:before`);
         if (fault === undefined) {
-          this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'action', attempt, at: this.deps.clock.now(), writes: step.action(this.input, this.sagaId) });
-          const point = `action:${step.name}:after-effect`;
-          if (this.faults.armed(point) && (await this.flush(point)).failed) return 'rollback';
+          if ((await this.queueLocal(i, 'action', attempt, step.action(this.input, this.sagaId)))?.failed) return 'rollback';
           i++;
           continue;
         }
@@ -213,12 +213,8 @@ class SagaRun<I> {
         if (step.kind === 'local') {
           this.faults.point(`compensation:${step.name}:before`);
           if (fault === undefined) {
-            this.pending.push({ op: 'local', step: step.name, stepIndex: i, phase: 'compensation', attempt, at: this.deps.clock.now(), writes: step.compensation(this.input, this.sagaId) });
-            const point = `compensation:${step.name}:after-effect`;
-            if (this.faults.armed(point)) {
-              result = await this.flush(point);
-              if (result.failed) return this.stuckOnGuard(result.failed);
-            }
+            const failed = (await this.queueLocal(i, 'compensation', attempt, step.compensation(this.input, this.sagaId)))?.failed;
+            if (failed) return this.stuckOnGuard(failed);
             break;
           }
           outcome = await this.injectedLocalFailure(i, 'compensation', attempt, fault);
@@ -249,6 +245,17 @@ class SagaRun<I> {
     return 'compensated';
   }
 
+  /**
+   * Queue a local action or compensation for the next commit. Committed at once only when a
+   * crash is armed inside it (the crash happens in its open transaction); returns that commit.
+   */
+  private async queueLocal(i: number, phase: Phase, attempt: number, writes: LocalWrites): Promise<BatchResult | undefined> {
+    const step = this.def.steps[i]!.name;
+    this.pending.push({ op: 'local', step, stepIndex: i, phase, attempt, at: this.deps.clock.now(), writes });
+    const point = `${phase}:${step}:after-effect`;
+    return this.faults.armed(point) ? this.flush(point) : undefined;
+  }
+
   /** A local compensation's guard failed in a batch: the store already marked the saga stuck. */
   private stuckOnGuard(failed: NonNullable<BatchResult['failed']>): 'stuck' {
     this.status = 'stuck';
@@ -257,7 +264,9 @@ class SagaRun<I> {
   }
 
   private async becomeStuck(step: string, attempts: number, error: string): Promise<'stuck'> {
-    this.pending.push({ op: 'status', status: 'stuck', failedStep: this.failedStep ?? step, error: `compensation of ${step} failed: ${error}` });
+    // The step whose failure started the rollback stays the saga's failed step (kept by the store
+    // when none is given, as after a recovery).
+    this.pending.push({ op: 'status', status: 'stuck', ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }), error: `compensation of ${step} failed: ${error}` });
     await this.flush();
     this.status = 'stuck';
     this.logStuck(step, attempts, error);
