@@ -1,5 +1,7 @@
 import { idempotencyKey, retryPolicyOf, type ExternalStep, type LocalStep, type Phase, type SagaDefinition, type Step } from './definition.js';
-import { LostOwnershipError, PermanentError, StepFailure, StepTimeoutError, TransientError, asStepFailure } from './errors.js';
+import { attemptWithTimeout, elapsedSince, injectedError, SimulatedCrashError, type AttemptResult } from './attempt.js';
+import { LostOwnershipError, StepTimeoutError, type StepFailure } from './errors.js';
+import { logStepEvent } from './log-event.js';
 import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
 import { backoffDelay } from './retry.js';
 import { applyEvent, compensationOrder, foldEvents, initialStepState, type StepState } from './step-state.js';
@@ -87,8 +89,6 @@ export async function resumeSaga<I>(
 }
 
 type LocalWrites = ReturnType<LocalStep<unknown>['action']>;
-
-type AttemptResult = { ok: true; result: unknown; durationMs: number } | { ok: false; error: StepFailure; durationMs: number };
 
 /**
  * One saga being driven by this process. Log records and business writes are gathered in
@@ -330,32 +330,15 @@ class SagaRun<I> {
 
   private async callExternal(i: number, step: ExternalStep<I>, phase: Phase, attempt: number, fault: FaultMode | undefined): Promise<AttemptResult> {
     const timeoutMs = this.timeoutOf(step);
-    const controller = new AbortController();
-    const ctx = { sagaId: this.sagaId, step: step.name, attempt, idempotencyKey: idempotencyKey(this.sagaId, step.name, phase), actionKey: idempotencyKey(this.sagaId, step.name, 'action'), signal: controller.signal };
-    const startedAt = performance.now();
-    const call = async () => {
+    return attemptWithTimeout(step.name, timeoutMs, async (signal) => {
       if (fault === 'error' || fault === 'transient') throw injectedError(step, phase, fault, timeoutMs);
+      const ctx = { sagaId: this.sagaId, step: step.name, attempt, idempotencyKey: idempotencyKey(this.sagaId, step.name, phase), actionKey: idempotencyKey(this.sagaId, step.name, 'action'), signal };
       const result = phase === 'action' ? await step.action(this.input, ctx) : await step.compensation(this.input, ctx);
       this.faults.point(`${phase}:${step.name}:after-effect`);
-      if (fault === 'timeout') await this.deps.clock.sleep(timeoutMs * 2, controller.signal);
+      // The injected hang comes after the effect: the caller cannot know whether it happened.
+      if (fault === 'timeout') await this.deps.clock.sleep(timeoutMs * 2, signal);
       return result;
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new StepTimeoutError(step.name, timeoutMs));
-      }, timeoutMs);
     });
-    try {
-      const result = await Promise.race([call(), timeout]);
-      return { ok: true, result, durationMs: elapsedSince(startedAt) };
-    } catch (err) {
-      if (err instanceof SimulatedCrashError) throw err;
-      return { ok: false, error: asStepFailure(err), durationMs: elapsedSince(startedAt) };
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private timeoutOf(step: Step<I>): number {
@@ -385,33 +368,13 @@ class SagaRun<I> {
     });
     for (const ev of result.events) {
       this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
-      this.logEvent(ev);
+      logStepEvent(this.deps.logger, this.def.name, ev);
     }
     if (result.failed) {
       this.noteFailure(result.failed.step, result.failed.error);
       this.status = 'compensating';
     }
     return result;
-  }
-
-  private logEvent(ev: StepEvent): void {
-    const fields: Record<string, unknown> = {
-      sagaId: ev.sagaId,
-      saga: this.def.name,
-      step: ev.step,
-      phase: ev.phase,
-      event: ev.event,
-      attempt: ev.attempt,
-    };
-    if (ev.durationMs !== undefined) fields.durationMs = ev.durationMs;
-    if (ev.delayMs !== undefined) fields.delayMs = ev.delayMs;
-    if (ev.idempotencyKey !== undefined) fields.idempotencyKey = ev.idempotencyKey;
-    if (ev.uncertain) fields.uncertain = true;
-    if (ev.error !== undefined) fields.err = { message: ev.error, kind: ev.errorKind };
-    const msg = `${ev.step} ${ev.phase} ${ev.event}`;
-    if (ev.event === 'failed') this.deps.logger.warn(fields, msg);
-    else if (ev.event === 'retrying') this.deps.logger.warn(fields, `${msg} in ${ev.delayMs} ms`);
-    else this.deps.logger.info(fields, msg);
   }
 
   // ---- ownership ------------------------------------------------------------------------
@@ -426,30 +389,4 @@ class SagaRun<I> {
   }
 }
 
-function elapsedSince(start: number): number {
-  return Math.round((performance.now() - start) * 1000) / 1000;
-}
-
-/** Thrown by the test crash hook so an in-process test can "die" at a fault point. */
-export class SimulatedCrashError extends Error {
-  constructor(readonly point: string) {
-    super(`simulated crash at ${point}`);
-    this.name = 'SimulatedCrashError';
-  }
-}
-
-function injectedError(step: Step<unknown>, phase: Phase, fault: FaultMode, timeoutMs: number): StepFailure {
-  const what = phase === 'action' ? step.name : `compensation of ${step.name}`;
-  switch (fault) {
-    case 'error':
-      return new PermanentError(`injected permanent failure in ${what}`);
-    case 'transient':
-      return new TransientError(`injected transient failure in ${what}`);
-    case 'timeout':
-      return new StepTimeoutError(step.name, timeoutMs);
-    case 'crash':
-      return new PermanentError(`injected crash in ${what}`);
-  }
-}
-
-export { LostOwnershipError };
+export { LostOwnershipError, SimulatedCrashError };
