@@ -82,6 +82,8 @@ CREATE TABLE provider_ledger (
   charge_key      TEXT,
   created_at      INTEGER NOT NULL
 );
+-- Refunds and voids are found by the charge they undo (verify, and the provider).
+CREATE INDEX provider_ledger_charge ON provider_ledger (charge_key) WHERE charge_key IS NOT NULL;
 
 -- The saga log: one row per saga (its head: status and owner) ...
 CREATE TABLE sagas (

@@ -9,7 +9,7 @@ import { SimulatedCrashError, startSaga, systemClock, type EngineLogger } from '
 import type { Owner, SagaStore } from '../engine/store.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { percentile, seededRandom } from './random.js';
-import { randomUUID } from 'node:crypto';
+import { newSagaId } from '../engine/saga-id.js';
 
 export interface BenchOptions {
   readonly n: number;
@@ -78,7 +78,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
           owner: deps.owner,
           leaseMs: deps.leaseMs,
           faults: plan === undefined ? noFaults : faultInjector(plan, (point) => { throw new SimulatedCrashError(point); }),
-        }, { sagaId: randomUUID() });
+        }, { sagaId: newSagaId() });
         outcomes[outcome.status]++;
       } catch (err) {
         if (!(err instanceof SimulatedCrashError)) throw err;

@@ -4,7 +4,7 @@
  * baseline.ts for the SQLite twin and the list of transactions). The payment provider is the
  * same PostgreSQL provider the engine calls.
  */
-import { randomUUID } from 'node:crypto';
+import { newSagaId } from '../../src/engine/saga-id.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
 import { inTransaction, type Pool, type PoolClient } from '../../src/store/postgres/connect.js';
 
@@ -29,7 +29,7 @@ export async function postgresBaselineCheckouts(pool: Pool, n: number, concurren
   const input = JSON.stringify({ productId: 101, qty: 1, customerId: 1, unitPriceCents: price, amountCents: price });
 
   const one = async () => {
-    const sagaId = randomUUID();
+    const sagaId = newSagaId(); // the same ids as the engine's
     const key = `${sagaId}:payment`;
     await inTransaction(pool, async (c) => {
       const t = Date.now();

@@ -10,7 +10,7 @@
  *   6. shipment + its log records + saga completed
  * No logging, no retries, no timeouts: what the engine adds on top is exactly what the ratio shows.
  */
-import { randomUUID } from 'node:crypto';
+import { newSagaId } from '../../src/engine/saga-id.js';
 import { simulatedPaymentProvider } from '../../src/checkout/payment-provider.js';
 import type { Db } from '../../src/store/sqlite/open.js';
 
@@ -69,7 +69,7 @@ export async function baselineCheckouts(db: Db, n: number, concurrency: number):
 
   const input = JSON.stringify({ productId: 101, qty: 1, customerId: 1, unitPriceCents: product.price_cents, amountCents: product.price_cents });
   const one = async () => {
-    const sagaId = randomUUID();
+    const sagaId = newSagaId(); // the same ids as the engine's
     const key = `${sagaId}:payment`;
     reserveTx.immediate(sagaId, input);
     writeAheadTx.immediate(sagaId, key);

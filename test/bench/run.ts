@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runBench } from '../../src/bench/run-bench.js';
+import { newSagaId } from '../../src/engine/saga-id.js';
 import { percentile } from '../../src/bench/random.js';
 import { seedCatalog } from '../../src/checkout/catalog.js';
 import { CHECKOUT_SAGA, checkoutSaga } from '../../src/checkout/checkout-saga.js';
@@ -132,7 +133,7 @@ function bigHistory(): { path: string; sampleId: string } {
   const t0 = Date.now() - HISTORY * 1000;
   db.transaction(() => {
     for (let i = 0; i < HISTORY; i++) {
-      const id = randomUUID();
+      const id = newSagaId(t0 + i * 1000);
       const status = i % 10 === 0 ? 'compensated' : i % 997 === 0 ? 'stuck' : 'completed';
       const at = t0 + i * 1000;
       insertSaga.run(id, JSON.stringify({ productId: 101, qty: 1, customerId: 1, unitPriceCents: 8999, amountCents: 8999 }), status, status === 'completed' ? null : 'payment', at, at + 5, status === 'stuck' ? null : at + 5);

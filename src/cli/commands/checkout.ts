@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newSagaId } from '../../engine/saga-id.js';
 import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
@@ -43,7 +43,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const previous = flags.key === undefined ? undefined : await sagaForKey(app, flags.key, requestHash);
 
     const { logger, close } = commandLogger(ctx);
-    let sagaId: string = previous?.sagaId ?? randomUUID();
+    let sagaId: string = previous?.sagaId ?? newSagaId();
     const interrupts = listenForInterrupts((sig) => {
       ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
       close();
