@@ -1,0 +1,28 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { toNumberedPlaceholders } from '../../src/store/sql.js';
+
+/** Reads (and, for tamper tests, writes) a saga database by its --db value, whichever kind it is. */
+export interface Reader {
+  all<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  run(sql: string, params?: unknown[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openReader(dbArg: string): Promise<Reader> {
+  if (/^postgres(ql)?:\/\//.test(dbArg)) {
+    const client = new pg.Client({ connectionString: dbArg });
+    await client.connect();
+    return {
+      all: async <T>(sql: string, params: unknown[] = []) => (await client.query(toNumberedPlaceholders(sql), params)).rows as T[],
+      run: async (sql, params = []) => void (await client.query(toNumberedPlaceholders(sql), params)),
+      close: () => client.end(),
+    };
+  }
+  const db = new Database(dbArg, { fileMustExist: true });
+  return {
+    all: async <T>(sql: string, params: unknown[] = []) => db.prepare(sql).all(...params) as T[],
+    run: async (sql, params = []) => void db.prepare(sql).run(...params),
+    close: async () => void db.close(),
+  };
+}
