@@ -2,9 +2,10 @@
  * Kill the real `saga checkout` at every crash point of every step and every compensation, then
  * let `saga recover` take over, and check the invariants of SAGA-SEMANTICS.md on the database.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
 import {
-  chargesOf, checkout, checkoutArgs, expectHealthy, explain, isRefunded, linesOf, newShop, readState, recover, sagaStatus,
+  chargesOf, checkout, checkoutArgs, closeReaders, expectHealthy, explain, isRefunded, linesOf, newShop, readState, recover, sagaStatus,
   startIn, takeOvers, waitFor, type CheckoutSpec, type Shop, type ShopState,
 } from './helpers.js';
 
@@ -91,144 +92,148 @@ async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | '
   return state;
 }
 
-describe('a crash at every point of every step and compensation is recovered', () => {
-  it.each(CASES)('SAGA_CRASH_AT=$point -> recovered, $ends', async ({ point, faults, ends, mayLeaveNothing, atCrash }) => {
-    const shop = await newShop();
-    const run = await checkout(shop, faults, { SAGA_CRASH_AT: point });
-    expect(run.signal, explain(run)).toBe('SIGKILL');
+describe.each(BACKENDS)('crash recovery on $name', (backend) => {
+  afterEach(closeReaders);
 
-    const atKill = readState(shop);
-    if (atKill.sagas.length === 0 && mayLeaveNothing === true) {
-      // Nothing was committed: the checkout left no trace, and there is nothing to recover.
-      const rec = await recover(shop);
-      expect(rec.code, explain(rec)).toBe(0);
-      expect(rec.result?.recovered).toEqual([]);
-      const state = await expectHealthy(shop);
-      expect(state.reservations).toEqual([]);
-      expect(state.ledger).toEqual([]);
-      return;
+  describe('a crash at every point of every step and compensation is recovered', () => {
+    it.each(CASES)('SAGA_CRASH_AT=$point -> recovered, $ends', async ({ point, faults, ends, mayLeaveNothing, atCrash }) => {
+      const shop = await newShop(backend);
+      const run = await checkout(shop, faults, { SAGA_CRASH_AT: point });
+      expect(run.signal, explain(run)).toBe('SIGKILL');
+
+      const atKill = await readState(shop);
+      if (atKill.sagas.length === 0 && mayLeaveNothing === true) {
+        // Nothing was committed: the checkout left no trace, and there is nothing to recover.
+        const rec = await recover(shop);
+        expect(rec.code, explain(rec)).toBe(0);
+        expect(rec.result?.recovered).toEqual([]);
+        const state = await expectHealthy(shop);
+        expect(state.reservations).toEqual([]);
+        expect(state.ledger).toEqual([]);
+        return;
+      }
+      expect(atKill.sagas).toHaveLength(1);
+      const sagaId = atKill.sagas[0]!.saga_id;
+      expect(['running', 'compensating']).toContain(atKill.sagas[0]!.status);
+      atCrash?.(atKill, sagaId);
+
+      await expectRecovered(shop, sagaId, ends);
+    });
+  });
+
+  describe('--fail-mode crash kills the process in the middle of the step', () => {
+    it.each([
+      { flags: '--fail-at payment --fail-mode crash', spec: { failAt: 'payment', failMode: 'crash' } as CheckoutSpec, ends: 'completed' as const, providerAtCrash: ['charge'] },
+      { flags: '--fail-at order --fail-mode crash', spec: { failAt: 'order', failMode: 'crash' } as CheckoutSpec, ends: 'completed' as const, providerAtCrash: ['charge'] },
+      {
+        flags: '--fail-at order --fail-compensation payment --fail-compensation-mode crash',
+        spec: { failAt: 'order', failCompensation: 'payment', failCompensationMode: 'crash' } as CheckoutSpec,
+        ends: 'compensated' as const,
+        providerAtCrash: ['charge', 'refund'],
+      },
+    ])('$flags -> SIGKILL, then recovered $ends', async ({ spec, ends, providerAtCrash }) => {
+      const shop = await newShop(backend);
+      const run = await checkout(shop, spec);
+      expect(run.signal, explain(run)).toBe('SIGKILL');
+      const atKill = await readState(shop);
+      expect(atKill.ledger.map((l) => l.kind).sort()).toEqual(providerAtCrash);
+      await expectRecovered(shop, atKill.sagas[0]!.saga_id, ends);
+    });
+  });
+
+  describe('SIGKILL from outside', () => {
+    interface Kill {
+      name: string;
+      spec: CheckoutSpec;
+      env: Record<string, string>;
+      /** When to kill, judged from the database. */
+      ready: (s: ShopState) => boolean;
+      ends: string[];
     }
-    expect(atKill.sagas).toHaveLength(1);
-    const sagaId = atKill.sagas[0]!.saga_id;
-    expect(['running', 'compensating']).toContain(atKill.sagas[0]!.status);
-    atCrash?.(atKill, sagaId);
+    const KILLS: Kill[] = [
+      {
+        name: 'while payment hangs after the provider charged',
+        spec: { failAt: 'payment', failMode: 'timeout', stepTimeout: 3000 },
+        env: {},
+        // The charge is at the provider, its answer not yet in our log.
+        ready: (s) => s.ledger.some((l) => l.kind === 'charge'),
+        ends: ['completed', 'compensated'],
+      },
+      {
+        name: 'in the backoff of a failing compensation',
+        spec: { failAt: 'shipping', failCompensation: 'payment', failTimes: 50 },
+        env: { SAGA_RETRY_BASE_MS: '300' },
+        ready: (s) => s.events.some((e) => e.phase === 'compensation' && e.event === 'retrying'),
+        ends: ['compensated'],
+      },
+      {
+        // Rule 8: a step that failed transiently did not fail permanently, so recovery goes forward.
+        name: 'in the backoff of a transient action failure',
+        spec: { failAt: 'order', failMode: 'transient', failTimes: 50 },
+        env: { SAGA_RETRY_BASE_MS: '300' },
+        ready: (s) => s.events.some((e) => e.step === 'order' && e.event === 'retrying'),
+        ends: ['completed'],
+      },
+    ];
 
-    await expectRecovered(shop, sagaId, ends);
-  });
-});
-
-describe('--fail-mode crash kills the process in the middle of the step', () => {
-  it.each([
-    { flags: '--fail-at payment --fail-mode crash', spec: { failAt: 'payment', failMode: 'crash' } as CheckoutSpec, ends: 'completed' as const, providerAtCrash: ['charge'] },
-    { flags: '--fail-at order --fail-mode crash', spec: { failAt: 'order', failMode: 'crash' } as CheckoutSpec, ends: 'completed' as const, providerAtCrash: ['charge'] },
-    {
-      flags: '--fail-at order --fail-compensation payment --fail-compensation-mode crash',
-      spec: { failAt: 'order', failCompensation: 'payment', failCompensationMode: 'crash' } as CheckoutSpec,
-      ends: 'compensated' as const,
-      providerAtCrash: ['charge', 'refund'],
-    },
-  ])('$flags -> SIGKILL, then recovered $ends', async ({ spec, ends, providerAtCrash }) => {
-    const shop = await newShop();
-    const run = await checkout(shop, spec);
-    expect(run.signal, explain(run)).toBe('SIGKILL');
-    const atKill = readState(shop);
-    expect(atKill.ledger.map((l) => l.kind).sort()).toEqual(providerAtCrash);
-    await expectRecovered(shop, atKill.sagas[0]!.saga_id, ends);
-  });
-});
-
-describe('SIGKILL from outside', () => {
-  interface Kill {
-    name: string;
-    spec: CheckoutSpec;
-    env: Record<string, string>;
-    /** When to kill, judged from the database. */
-    ready: (s: ShopState) => boolean;
-    ends: string[];
-  }
-  const KILLS: Kill[] = [
-    {
-      name: 'while payment hangs after the provider charged',
-      spec: { failAt: 'payment', failMode: 'timeout', stepTimeout: 3000 },
-      env: {},
-      // The charge is at the provider, its answer not yet in our log.
-      ready: (s) => s.ledger.some((l) => l.kind === 'charge'),
-      ends: ['completed', 'compensated'],
-    },
-    {
-      name: 'in the backoff of a failing compensation',
-      spec: { failAt: 'shipping', failCompensation: 'payment', failTimes: 50 },
-      env: { SAGA_RETRY_BASE_MS: '300' },
-      ready: (s) => s.events.some((e) => e.phase === 'compensation' && e.event === 'retrying'),
-      ends: ['compensated'],
-    },
-    {
-      // Rule 8: a step that failed transiently did not fail permanently, so recovery goes forward.
-      name: 'in the backoff of a transient action failure',
-      spec: { failAt: 'order', failMode: 'transient', failTimes: 50 },
-      env: { SAGA_RETRY_BASE_MS: '300' },
-      ready: (s) => s.events.some((e) => e.step === 'order' && e.event === 'retrying'),
-      ends: ['completed'],
-    },
-  ];
-
-  it.each(KILLS)('$name: recovered, never charged twice', async ({ spec, env, ready, ends }) => {
-    const shop = await newShop();
-    const { child, done } = startIn(shop, checkoutArgs(spec), env);
-    try {
-      await waitFor('the checkout to reach the kill point', () => ready(readState(shop)));
-    } finally {
-      child.kill('SIGKILL');
-    }
-    const run = await done;
-    expect(run.signal, explain(run)).toBe('SIGKILL');
-    const atKill = readState(shop);
-    expect(atKill.sagas).toHaveLength(1);
-    const sagaId = atKill.sagas[0]!.saga_id;
-
-    const rec = await recover(shop);
-    expect(rec.code, explain(rec)).toBe(0);
-    const state = await expectHealthy(shop);
-    expect(ends).toContain(sagaStatus(state, sagaId));
-    expect(takeOvers(shop, sagaId)).toBe(1);
-    const charges = chargesOf(state, sagaId);
-    expect(charges).toHaveLength(1);
-    expect(isRefunded(state, charges[0]!)).toBe(sagaStatus(state, sagaId) === 'compensated');
-    expect(state.payments.map((p) => p.status)).toEqual([sagaStatus(state, sagaId) === 'completed' ? 'charged' : 'refunded']);
-  });
-});
-
-describe('ownership (rule 7): a checkout paused past its lease loses the saga to recovery', () => {
-  it('recovery takes it over; the old process, resumed, never advances it again and says so plainly', async () => {
-    const shop = await newShop();
-    // Sits in a long backoff; the lease is short, so pausing the process lets it run out.
-    const spec: CheckoutSpec = { failAt: 'payment', failMode: 'transient', failTimes: 50 };
-    const { child, done } = startIn(shop, checkoutArgs(spec), { SAGA_LEASE_MS: '300', SAGA_RETRY_BASE_MS: '1500' });
-    try {
-      await waitFor('a retrying line', () => readState(shop).events.some((e) => e.event === 'retrying'));
-      child.kill('SIGSTOP');
-      const sagaId = readState(shop).sagas[0]!.saga_id;
-      await waitFor('the lease to run out', () => readState(shop).sagas[0]!.lease_until! < Date.now() - 100);
-
-      const rec = await recover(shop);
-      expect(rec.code, explain(rec)).toBe(0);
-      expect(rec.result?.recovered.map((r) => [r.sagaId, r.action])).toEqual([[sagaId, 'recovered']]);
-      const recovered = readState(shop);
-
-      child.kill('SIGCONT');
+    it.each(KILLS)('$name: recovered, never charged twice', async ({ spec, env, ready, ends }) => {
+      const shop = await newShop(backend);
+      const { child, done } = startIn(shop, checkoutArgs(spec), env);
+      try {
+        await waitFor('the checkout to reach the kill point', async () => ready(await readState(shop)));
+      } finally {
+        child.kill('SIGKILL');
+      }
       const run = await done;
-      // The old owner stopped touching the saga: the log and the rows are as recovery left them.
+      expect(run.signal, explain(run)).toBe('SIGKILL');
+      const atKill = await readState(shop);
+      expect(atKill.sagas).toHaveLength(1);
+      const sagaId = atKill.sagas[0]!.saga_id;
+
+      const rec = await recover(shop);
+      expect(rec.code, explain(rec)).toBe(0);
       const state = await expectHealthy(shop);
-      expect(state.events).toEqual(recovered.events);
-      expect(state.sagas).toEqual(recovered.sagas);
-      expect(linesOf(shop, sagaId).filter((l) => l.pid === child.pid && l.attempt !== undefined && l.attempt > 1)).toEqual([]);
-      // Losing a saga to recovery is foreseen (rule 7), not a bug: a plain line, not a stack trace.
-      expect(run.stderr, explain(run)).not.toMatch(/internal error|\n\s+at /);
-      expect(run.stderr).toContain(sagaId);
-      expect(run.code, explain(run)).not.toBe(1);
-    } finally {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
+      expect(ends).toContain(sagaStatus(state, sagaId));
+      expect(takeOvers(shop, sagaId)).toBe(1);
+      const charges = chargesOf(state, sagaId);
+      expect(charges).toHaveLength(1);
+      expect(isRefunded(state, charges[0]!)).toBe(sagaStatus(state, sagaId) === 'compensated');
+      expect(state.payments.map((p) => p.status)).toEqual([sagaStatus(state, sagaId) === 'completed' ? 'charged' : 'refunded']);
+    });
+  });
+
+  describe('ownership (rule 7): a checkout paused past its lease loses the saga to recovery', () => {
+    it('recovery takes it over; the old process, resumed, never advances it again and says so plainly', async () => {
+      const shop = await newShop(backend);
+      // Sits in a long backoff; the lease is short, so pausing the process lets it run out.
+      const spec: CheckoutSpec = { failAt: 'payment', failMode: 'transient', failTimes: 50 };
+      const { child, done } = startIn(shop, checkoutArgs(spec), { SAGA_LEASE_MS: '300', SAGA_RETRY_BASE_MS: '1500' });
+      try {
+        await waitFor('a retrying line', async () => (await readState(shop)).events.some((e) => e.event === 'retrying'));
+        child.kill('SIGSTOP');
+        const sagaId = (await readState(shop)).sagas[0]!.saga_id;
+        await waitFor('the lease to run out', async () => (await readState(shop)).sagas[0]!.lease_until! < Date.now() - 100);
+
+        const rec = await recover(shop);
+        expect(rec.code, explain(rec)).toBe(0);
+        expect(rec.result?.recovered.map((r) => [r.sagaId, r.action])).toEqual([[sagaId, 'recovered']]);
+        const recovered = await readState(shop);
+
+        child.kill('SIGCONT');
+        const run = await done;
+        // The old owner stopped touching the saga: the log and the rows are as recovery left them.
+        const state = await expectHealthy(shop);
+        expect(state.events).toEqual(recovered.events);
+        expect(state.sagas).toEqual(recovered.sagas);
+        expect(linesOf(shop, sagaId).filter((l) => l.pid === child.pid && l.attempt !== undefined && l.attempt > 1)).toEqual([]);
+        // Losing a saga to recovery is foreseen (rule 7), not a bug: a plain line, not a stack trace.
+        expect(run.stderr, explain(run)).not.toMatch(/internal error|\n\s+at /);
+        expect(run.stderr).toContain(sagaId);
+        expect(run.code, explain(run)).not.toBe(1);
+      } finally {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+      }
+    });
   });
 });

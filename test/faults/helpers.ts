@@ -1,11 +1,15 @@
 /**
- * Tiny helpers for the fault suites: a seeded shop in a temp dir, the real CLI run in it, a
- * snapshot of its SQLite file, and an independent check of the invariants of
- * ../shared/SAGA-SEMANTICS.md (independent of `saga verify`, which is checked as well).
+ * Tiny helpers for the fault suites: a seeded shop in a temp dir on one of the test backends
+ * (SQLite or PostgreSQL), the real CLI run in it, a snapshot of its database, and an independent
+ * check of the invariants of ../shared/SAGA-SEMANTICS.md (independent of `saga verify`, which is
+ * checked as well).
  */
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { openDb, readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
+import { inTransaction, openPool, pgSql } from '../../src/store/postgres/connect.js';
+import type { TestBackend } from '../support/backends.js';
+import { readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
 
 export const STEPS = ['inventory', 'payment', 'order', 'shipping'] as const;
 export type StepName = (typeof STEPS)[number];
@@ -14,24 +18,31 @@ export type Status = 'running' | 'compensating' | 'completed' | 'compensated' | 
 
 export interface Shop {
   readonly dir: string;
+  /** The `--db` value every command of this shop runs with (SAGA_DB): a file path or a URL. */
   readonly db: string;
   readonly log: string;
 }
 
-/** A fresh temp dir with a seeded database (./saga.db, ./saga.log). */
-export async function newShop(): Promise<Shop> {
+/** A fresh temp dir with a new seeded database on `backend` (logging to ./saga.log). */
+export async function newShop(backend: TestBackend): Promise<Shop> {
   const dir = tempDir('saga-faults-');
-  const seeded = await runSaga(['seed'], { cwd: dir });
+  const db = await backend.freshDb(dir);
+  const seeded = await runSaga(['seed'], { cwd: dir, env: { SAGA_DB: db } });
   if (seeded.code !== 0) throw new Error(`saga seed failed (${seeded.code}): ${seeded.stderr}`);
-  return { dir, db: join(dir, 'saga.db'), log: join(dir, 'saga.log') };
+  return { dir, db, log: join(dir, 'saga.log') };
+}
+
+/** Every command of a shop names its database; `env` adds to (never replaces) that. */
+function envOf(shop: Shop, env: Record<string, string> | undefined): Record<string, string> {
+  return { SAGA_DB: shop.db, ...env };
 }
 
 export function saga(shop: Shop, args: readonly string[], env?: Record<string, string>): Promise<RunResult> {
-  return runSaga(args, { cwd: shop.dir, ...(env === undefined ? {} : { env }) });
+  return runSaga(args, { cwd: shop.dir, env: envOf(shop, env) });
 }
 
 export function startIn(shop: Shop, args: readonly string[], env?: Record<string, string>) {
-  return startSaga(args, { cwd: shop.dir, ...(env === undefined ? {} : { env }) });
+  return startSaga(args, { cwd: shop.dir, env: envOf(shop, env) });
 }
 
 // ---- checkout ---------------------------------------------------------------------------
@@ -133,7 +144,7 @@ export async function verify(shop: Shop) {
 
 /** `saga verify` exits 0 and the independent checks find nothing. */
 export async function expectHealthy(shop: Shop, opts: { allowStuck?: boolean } = {}): Promise<ShopState> {
-  const state = readState(shop);
+  const state = await readState(shop);
   expect(problems(state, opts), 'independent invariant checks').toEqual([]);
   const v = await verify(shop);
   expect(v.violations, 'saga verify --json violations').toEqual([]);
@@ -173,24 +184,97 @@ export interface ShopState {
   events: SagaEventRow[];
 }
 
-export function readState(shop: Shop): ShopState {
-  const db = openDb(shop.db);
-  try {
-    const all = <T>(sql: string) => db.prepare(sql).all() as T[];
+/** Read-only access to a shop's database, whichever backend it is on. */
+export interface Reader {
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** `fn`'s reads in one read-only transaction: one consistent snapshot. */
+  snapshot<T>(fn: (all: Reader['all']) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const isPostgres = (dbArg: string) => /^postgres(ql)?:\/\//.test(dbArg);
+
+/**
+ * Opens `dbArg` (a `--db` value) for reading: the SQLite file read-only, or a one-connection
+ * pool on the PostgreSQL database (BIGINT read back as numbers, as the CLI reads it).
+ * Queries use `?` placeholders on both.
+ */
+export async function openReader(dbArg: string): Promise<Reader> {
+  if (isPostgres(dbArg)) {
+    const pool = await openPool(dbArg, 'full', 1);
+    const allOn = (q: Pick<typeof pool, 'query'>) => async <T>(sql: string, params: readonly unknown[] = []) =>
+      (await q.query(pgSql(sql), params as unknown[])).rows as T[];
     return {
-      sagas: all('SELECT saga_id, status, input, owner_id, owner_pid, lease_until, idempotency_key FROM sagas ORDER BY created_at, saga_id'),
-      reservations: all('SELECT saga_id, product_id, qty, status FROM reservations'),
-      payments: all('SELECT saga_id, amount_cents, status FROM payments'),
-      orders: all('SELECT saga_id, order_id, qty, status FROM orders'),
-      shipments: all('SELECT saga_id, order_id, status FROM shipments'),
-      ledger: all('SELECT idempotency_key, kind, customer_id, amount_cents, charge_key FROM provider_ledger'),
-      products: all('SELECT p.product_id, p.seeded_stock, i.stock FROM products p JOIN inventory i USING (product_id) ORDER BY product_id'),
-      accounts: all('SELECT customer_id, opening_balance_cents, balance_cents FROM provider_accounts ORDER BY customer_id'),
-      events: all('SELECT saga_id, step, phase, event, attempt, uncertain, idempotency_key FROM saga_events ORDER BY event_id'),
+      all: allOn(pool),
+      snapshot: (fn) =>
+        inTransaction(pool, async (client) => {
+          await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+          return fn(allOn(client));
+        }),
+      close: () => pool.end(),
     };
-  } finally {
-    db.close();
   }
+  const db = new Database(dbArg, { readonly: true, fileMustExist: true });
+  const all = async <T>(sql: string, params: readonly unknown[] = []) => db.prepare(sql).all(...params) as T[];
+  return {
+    all,
+    async snapshot(fn) {
+      db.exec('BEGIN');
+      try {
+        return await fn(all);
+      } finally {
+        db.exec('COMMIT');
+      }
+    },
+    close: async () => void db.close(),
+  };
+}
+
+/**
+ * PostgreSQL readers stay open per database until `closeReaders()` (each suite calls it after
+ * each test), so polling does not connect anew every few milliseconds. A SQLite file is opened
+ * and closed around every read, leaving nothing open beside the processes under test.
+ */
+const pgReaders = new Map<string, Promise<Reader>>();
+
+async function withReader<T>(dbArg: string, fn: (r: Reader) => Promise<T>): Promise<T> {
+  if (isPostgres(dbArg)) {
+    let reader = pgReaders.get(dbArg);
+    if (reader === undefined) {
+      reader = openReader(dbArg);
+      pgReaders.set(dbArg, reader);
+      reader.catch(() => pgReaders.delete(dbArg));
+    }
+    return fn(await reader);
+  }
+  const reader = await openReader(dbArg);
+  try {
+    return await fn(reader);
+  } finally {
+    await reader.close();
+  }
+}
+
+export async function closeReaders(): Promise<void> {
+  const readers = [...pgReaders.values()];
+  pgReaders.clear();
+  await Promise.all(readers.map(async (r) => (await r.catch(() => undefined))?.close()));
+}
+
+export function readState(shop: Shop): Promise<ShopState> {
+  return withReader(shop.db, (reader) =>
+    reader.snapshot(async (all) => ({
+      sagas: await all<SagaRow>('SELECT saga_id, status, input, owner_id, owner_pid, lease_until, idempotency_key FROM sagas ORDER BY created_at, saga_id'),
+      reservations: await all<Reservation>('SELECT saga_id, product_id, qty, status FROM reservations ORDER BY created_at, saga_id'),
+      payments: await all<Payment>('SELECT saga_id, amount_cents, status FROM payments ORDER BY payment_id'),
+      orders: await all<Order>('SELECT saga_id, order_id, qty, status FROM orders ORDER BY order_id'),
+      shipments: await all<Shipment>('SELECT saga_id, order_id, status FROM shipments ORDER BY shipment_id'),
+      ledger: await all<LedgerRow>('SELECT idempotency_key, kind, customer_id, amount_cents, charge_key FROM provider_ledger ORDER BY created_at, idempotency_key'),
+      products: await all<Product>('SELECT p.product_id, p.seeded_stock, i.stock FROM products p JOIN inventory i USING (product_id) ORDER BY product_id'),
+      accounts: await all<Account>('SELECT customer_id, opening_balance_cents, balance_cents FROM provider_accounts ORDER BY customer_id'),
+      events: await all<SagaEventRow>('SELECT saga_id, step, phase, event, attempt, uncertain, idempotency_key FROM saga_events ORDER BY event_id'),
+    })),
+  );
 }
 
 /** The saga a charge (or refund) key belongs to: keys are `<sagaId>:<step>[...]`. */
@@ -293,12 +377,12 @@ export function takeOvers(shop: Shop, sagaId: string): number {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` until it is true; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000, everyMs = 20): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000, everyMs = 20): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     let ok = false;
     try {
-      ok = cond();
+      ok = await cond();
     } catch {
       ok = false;
     }
