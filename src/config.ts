@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 
 /**
@@ -27,7 +27,7 @@ export type SettingKey = keyof typeof DEFAULTS | 'SAGA_FAIL_AT' | 'SAGA_FAIL_MOD
 
 export function readDotEnv(cwd: string): Record<string, string> {
   const path = `${cwd}/.env`;
-  if (!existsSync(path)) return {};
+  if (!existsSync(path) || !statSync(path).isFile()) return {};
   return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
 }
 

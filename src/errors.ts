@@ -10,6 +10,7 @@ export const ExitCode = {
   rolledBack: 3,
   rollbackIncomplete: 4,
   violations: 5,
+  sighup: 129,
   sigint: 130,
   sigterm: 143,
 } as const;

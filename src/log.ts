@@ -17,31 +17,61 @@ export interface LoggerOptions {
   /** Where readable lines go; `undefined` for none (bench, tests). */
   readonly console?: NodeJS.WritableStream & { isTTY?: boolean };
   readonly color?: boolean;
+  /** Called once if the log file cannot be written; logging goes on without it. */
+  readonly onFileError?: (err: Error) => void;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function createLogger(opts: LoggerOptions): { logger: Logger; close(): void } {
-  const file = lazyAppendFile(opts.logFile);
+  const file = lazyAppendFile(opts.logFile, opts.onFileError);
   const streams: pino.StreamEntry[] = [{ stream: file, level: opts.level as pino.Level }];
   if (opts.console !== undefined) {
     const chalk = new Chalk({ level: opts.color ? 1 : 0 });
     const out = opts.console;
-    streams.push({ stream: { write: (line: string) => out.write(formatLine(line, chalk)) }, level: opts.level as pino.Level });
+    streams.push({
+      stream: {
+        write: (line: string) => {
+          try {
+            out.write(formatLine(line, chalk));
+          } catch {
+            // A console that went away (a closed pipe) must not stop the saga.
+          }
+        },
+      },
+      level: opts.level as pino.Level,
+    });
   }
   const logger = pino(
-    { level: opts.level, timestamp: pino.stdTimeFunctions.isoTime, base: { pid: process.pid } },
+    {
+      level: opts.level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      base: { pid: process.pid },
+      // Our `err` is already plain data ({ message, kind }); pino's Error serializer would add noise.
+      serializers: { err: (e: unknown) => e },
+    },
     pino.multistream(streams),
   );
   return { logger, close: () => file.close() };
 }
 
-function lazyAppendFile(path: string): { write(line: string): void; close(): void } {
+/**
+ * Opened on the first line. A write that fails (disk full, file removed from under us) must not
+ * abort a saga half-way: the logger reports it once and carries on without the file.
+ */
+function lazyAppendFile(path: string, onError?: (err: Error) => void): { write(line: string): void; close(): void } {
   let fd: number | undefined;
+  let broken = false;
   return {
     write(line) {
-      fd ??= openSync(path, 'a');
-      writeSync(fd, line);
+      if (broken) return;
+      try {
+        fd ??= openSync(path, 'a');
+        writeSync(fd, line);
+      } catch (err) {
+        broken = true;
+        onError?.(err as Error);
+      }
     },
     close() {
       if (fd !== undefined) closeSync(fd);
@@ -57,6 +87,14 @@ export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv):
   return stream.isTTY === true;
 }
 
+/**
+ * Saga ids are time-ordered (UUIDv7): their first characters are a timestamp and repeat for
+ * sagas made in the same minute, so the console shows the random end. `saga show` takes it.
+ */
+export function shortId(sagaId: string): string {
+  return sagaId.slice(-8);
+}
+
 const STEP_EVENTS = new Set<unknown>(['started', 'succeeded', 'failed', 'retrying']);
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
@@ -67,7 +105,7 @@ export function formatLine(json: string, chalk: ChalkInstance): string {
   const level = LEVEL_NAMES[r.level as number] ?? 'INFO';
   const levelText = level === 'ERROR' || level === 'FATAL' ? chalk.red.bold(level.padEnd(5)) : level === 'WARN' ? chalk.yellow(level.padEnd(5)) : chalk.dim(level.padEnd(5));
   if (typeof r.step !== 'string' || !STEP_EVENTS.has(r.event) || (r.phase !== 'action' && r.phase !== 'compensation')) {
-    const saga = typeof r.sagaId === 'string' ? ` ${chalk.dim(r.sagaId.slice(0, 8))}` : '';
+    const saga = typeof r.sagaId === 'string' ? ` ${chalk.dim(shortId(r.sagaId))}` : '';
     const msg = String(r.msg ?? '');
     return `${chalk.dim(time)} ${levelText}${saga} ${level === 'ERROR' ? chalk.red(msg) : msg}\n`;
   }
@@ -77,7 +115,7 @@ export function formatLine(json: string, chalk: ChalkInstance): string {
   const parts = [
     chalk.dim(time),
     levelText,
-    chalk.dim(String(r.sagaId ?? '').slice(0, 8)),
+    chalk.dim(shortId(String(r.sagaId ?? ''))),
     `${mark}${chalk.bold(r.step.padEnd(9))}`,
     r.phase.padEnd(12),
     paint(event.padEnd(9)),

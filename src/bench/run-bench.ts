@@ -8,6 +8,7 @@ import { pidAlive, recoverAbandonedSagas, type DefinitionRegistry } from '../eng
 import { SimulatedCrashError, startSaga, systemClock, type EngineLogger } from '../engine/runner.js';
 import type { Owner, SagaStore } from '../engine/store.js';
 import type { SqlDatabase } from '../store/sql.js';
+import { UsageError } from '../errors.js';
 import { percentile, seededRandom } from './random.js';
 import { newSagaId } from '../engine/saga-id.js';
 
@@ -55,7 +56,7 @@ export interface BenchResult {
 export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchResult> {
   const random = seededRandom(opts.seed);
   const product = await findProduct(deps.db, opts.productId);
-  if (product === undefined) throw new Error(`unknown product ${opts.productId}`);
+  if (product === undefined) throw new UsageError(`unknown product ${opts.productId}: run \`saga inventory\` to see the products`);
   const input: CheckoutInput = { productId: product.productId, qty: 1, customerId: 1, unitPriceCents: product.priceCents, amountCents: product.priceCents };
   await restock(deps.db, input, opts.n);
 

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Sources } from '../config.js';
 import { UsageError } from '../errors.js';
@@ -11,14 +11,47 @@ export interface CommandContext {
   readonly settings: GlobalSettings;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
+  /** Colour on stdout (tables, summaries) and on stderr (log lines): each stream decides for itself. */
   readonly color: boolean;
+  readonly colorErr: boolean;
+}
+
+/**
+ * Refuses a log file that cannot be appended to (missing directory, a directory, no permission)
+ * before the command changes anything, without creating the file: bad input leaves no trace.
+ */
+export function checkLogFile(path: string): void {
+  if (path.trim() === '') throw new UsageError('--log-file is empty: give a file path such as ./saga.log');
+  const full = resolve(path);
+  if (existsSync(full)) {
+    if (statSync(full).isDirectory()) throw new UsageError(`--log-file ${path} is a directory: give a file path such as ${path}/saga.log`);
+    if (!writable(full)) throw new UsageError(`--log-file ${path} is not writable: fix its permissions or choose another path`);
+    return;
+  }
+  const dir = dirname(full);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UsageError(`the directory of --log-file ${path} does not exist: create ${dir} first or choose another path`);
+  }
+  if (!writable(dir)) throw new UsageError(`cannot create --log-file ${path}: ${dir} is not writable; choose another path`);
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The command's logger: JSON lines to the log file, readable lines to stderr. */
-export function commandLogger(ctx: CommandContext): { logger: Logger; close(): void } {
-  const dir = dirname(resolve(ctx.settings.logFile));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`the directory of --log-file ${ctx.settings.logFile} does not exist: create ${dir} first or choose another path`);
-  }
-  return createLogger({ level: ctx.settings.logLevel, logFile: ctx.settings.logFile, console: ctx.stderr, color: ctx.color });
+export function commandLogger(ctx: CommandContext, opts: { console?: boolean } = {}): { logger: Logger; close(): void } {
+  checkLogFile(ctx.settings.logFile);
+  return createLogger({
+    level: ctx.settings.logLevel,
+    logFile: ctx.settings.logFile,
+    ...(opts.console === false ? {} : { console: ctx.stderr }),
+    color: ctx.colorErr,
+    onFileError: (err) => ctx.stderr.write(`saga: cannot write to ${ctx.settings.logFile} (${err.message}); continuing without the log file\n`),
+  });
 }

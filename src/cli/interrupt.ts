@@ -5,7 +5,7 @@
  */
 export interface Interrupts {
   readonly signal: AbortSignal;
-  /** 130 for SIGINT, 143 for SIGTERM, once a signal arrived. */
+  /** 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP (the terminal closed), once a signal arrived. */
   exitCode(): number | undefined;
   dispose(): void;
 }
@@ -20,12 +20,14 @@ export function listenForInterrupts(onSecond: (signal: NodeJS.Signals) => void):
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  process.on('SIGHUP', handler);
   return {
     signal: controller.signal,
-    exitCode: () => (received === undefined ? undefined : received === 'SIGINT' ? 130 : 143),
+    exitCode: () => (received === undefined ? undefined : received === 'SIGINT' ? 130 : received === 'SIGHUP' ? 129 : 143),
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      process.off('SIGHUP', handler);
     },
   };
 }

@@ -28,11 +28,14 @@ const COMMANDS = {
 export async function main(argv: readonly string[]): Promise<void> {
   const stdout = process.stdout;
   const stderr = process.stderr;
+  // A reader that goes away (`saga … | head -1`) makes writes fail with EPIPE. That must not kill
+  // a saga half-way: drop the output and let the saga reach its end.
+  for (const stream of [stdout, stderr]) stream.on('error', () => undefined);
   let exitCode: number = ExitCode.ok;
   const program = buildProgram(packageVersion(), async (name, options) => {
     const flags = { ...program.opts(), ...options };
     const sources: Sources = { flags, env: process.env, dotenv: readDotEnv(process.cwd()) };
-    const ctx: CommandContext = { sources, settings: resolveGlobals(sources), stdout, stderr, color: wantsColor(stderr, process.env) };
+    const ctx: CommandContext = { sources, settings: resolveGlobals(sources), stdout, stderr, color: wantsColor(stdout, process.env), colorErr: wantsColor(stderr, process.env) };
     const command = await COMMANDS[name as keyof typeof COMMANDS]();
     exitCode = await command(options as never, ctx);
   });
@@ -66,6 +69,12 @@ function report(err: unknown, stderr: NodeJS.WritableStream): number {
   if (err instanceof SagaError) {
     stderr.write(`saga: ${err.message}\n`);
     return err.exitCode;
+  }
+  // The disk, not our code: one line. A saga caught half-way keeps its lease for `saga recover`.
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM)/.test(code)) {
+    stderr.write(`saga: the database cannot be written (${code}: ${(err as Error).message}): check the file, its directory and free space, then run \`saga recover\`\n`);
+    return ExitCode.internal;
   }
   stderr.write(`saga: internal error (a bug; please report it with this output):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return ExitCode.internal;

@@ -9,15 +9,15 @@ import { COMPENSATION_FAULT_MODES, FAULT_MODES, type CompensationFaultMode, type
 export const MAX_QTY = 10_000;
 
 export function parseQuantity(text: string): number {
-  return parseWhole(text, '--qty', 1, MAX_QTY, 'a whole number of units');
+  return parseWhole(text, 1, MAX_QTY, `--qty must be a whole number of units from 1 to ${MAX_QTY}.`);
 }
 
 export function parseId(flag: string): (text: string) => number {
-  return (text) => parseWhole(text, flag, 1, 2_147_483_647, 'a positive whole-number id such as 101');
+  return (text) => parseWhole(text, 1, 2_147_483_647, `${flag} must be a positive whole-number id, such as 101.`);
 }
 
 export function parseCount(flag: string, min: number, max: number): (text: string) => number {
-  return (text) => parseWhole(text, flag, min, max, 'a whole number');
+  return (text) => parseWhole(text, min, max, `${flag} must be a whole number from ${min} to ${max}.`);
 }
 
 export function parseChoice<T extends string>(flag: string, choices: readonly T[]): (text: string) => T {
@@ -37,10 +37,9 @@ export function parseKey(text: string): string {
   return text;
 }
 
-function parseWhole(text: string, flag: string, min: number, max: number, what: string): number {
+function parseWhole(text: string, min: number, max: number, rule: string): number {
   const trimmed = text.trim();
-  if (!/^[+-]?\d+$/.test(trimmed)) throw new InvalidArgumentError(`${flag} must be ${what} from ${min} to ${max}.`);
   const n = Number(trimmed);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be ${what} from ${min} to ${max}.`);
+  if (!/^[+-]?\d+$/.test(trimmed) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(rule);
   return n;
 }

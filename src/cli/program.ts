@@ -11,9 +11,9 @@ export type Run = (command: string, options: Record<string, unknown>, args: read
 
 export function buildProgram(version: string, run: Run): Command {
   const program = new Command('saga')
-    .description('Run e-commerce checkouts as durable sagas on SQLite: every step and compensation is logged, every crash recoverable.')
+    .description('Run e-commerce checkouts as durable sagas on SQLite or PostgreSQL: every step and compensation is logged, every crash recoverable.')
     .version(version, '-V, --version')
-    .option('--db <path>', 'SQLite database file (env SAGA_DB)', undefined)
+    .option('--db <path|url>', 'SQLite database file, or a postgres:// URL (env SAGA_DB, or DATABASE_URL; default ./saga.db)', undefined)
     .option('--log-file <path>', 'append JSON log lines here (env SAGA_LOG_FILE)', undefined)
     .addOption(new Option('--sync <mode>', 'durability: full fsyncs every commit, normal survives a crash of saga but not of the machine (env SAGA_SYNC)').choices(['full', 'normal']))
     .showSuggestionAfterError()
@@ -32,6 +32,7 @@ Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL 
     .command('seed')
     .description('create the database if needed, apply migrations and load the demo catalog (idempotent)')
     .option('--reset', 'restore the catalog to its seeded state and clear orders, payments, shipments and sagas')
+    .option('--force', 'with --reset: reset even while other processes are driving sagas')
     .option('--json', 'print the result as one JSON object')
     .addHelpText('after', '\nExamples:\n  $ saga seed\n  $ saga seed --reset --db /tmp/demo.db')
     .action((opts: Record<string, unknown>) => run('seed', opts, []));

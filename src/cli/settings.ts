@@ -37,7 +37,10 @@ export function resolveGlobals(sources: Sources): GlobalSettings {
  */
 function databaseSetting(sources: Sources): string {
   const flag = sources.flags.db;
-  if (typeof flag === 'string') return flag;
+  if (typeof flag === 'string') {
+    if (flag.trim() === '') throw new UsageError('--db is empty: give a file path such as ./saga.db, or a postgres:// URL');
+    return flag;
+  }
   for (const from of [sources.env, sources.dotenv]) {
     if (from.SAGA_DB) return from.SAGA_DB;
     if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return from.DATABASE_URL;
@@ -60,6 +63,9 @@ export function resolveFaults(sources: Sources): FaultPlan {
   }
   if (times !== undefined && failAt === undefined && failCompensation === undefined) {
     throw new UsageError('--fail-times needs --fail-at or --fail-compensation to say what fails');
+  }
+  if (times !== undefined && failCompensation === undefined && (mode === undefined || mode === 'error' || mode === 'crash')) {
+    throw new UsageError(`--fail-times counts failed attempts of --fail-mode transient or timeout; --fail-mode ${mode ?? 'error'} fails once for good`);
   }
   const plan: FaultPlan = {
     ...(failAt === undefined ? {} : { failAt, mode: mode ?? 'error' }),

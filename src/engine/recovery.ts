@@ -66,10 +66,11 @@ export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegis
   }
 }
 
-/** `saga recover`: every unfinished saga with no live owner, oldest first. */
-export async function recoverAbandonedSagas(definitions: DefinitionRegistry, deps: RecoveryDeps): Promise<RecoveryResult[]> {
+/** `saga recover`: every unfinished saga with no live owner, oldest first; stops between sagas once `signal` aborts. */
+export async function recoverAbandonedSagas(definitions: DefinitionRegistry, deps: RecoveryDeps, signal?: AbortSignal): Promise<RecoveryResult[]> {
   const results: RecoveryResult[] = [];
   for (const saga of await deps.store.listUnfinished()) {
+    if (signal?.aborted) break;
     results.push(await recoverSaga(saga, definitions, deps));
   }
   return results;

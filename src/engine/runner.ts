@@ -129,6 +129,12 @@ class SagaRun<I> {
       } else {
         status = await this.backward();
       }
+      // One line per saga that says how it ended, so saga.log alone tells each outcome
+      // (`stuck` has its own error-level line).
+      if (status !== 'stuck') {
+        const fields = { sagaId: this.sagaId, saga: this.def.name, event: status, ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep, err: { message: this.failure } }) };
+        this.deps.logger.info(fields, status === 'completed' ? `saga ${this.sagaId} completed` : `saga ${this.sagaId} compensated: ${this.failure ?? 'rolled back'}`);
+      }
       return {
         sagaId: this.sagaId,
         status,
@@ -149,7 +155,9 @@ class SagaRun<I> {
     for (let i = fromStep; i < steps.length; ) {
       if (this.signal?.aborted) {
         this.interrupted = true;
-        this.noteFailure(steps[i]!.name, `interrupted by ${String(this.signal.reason ?? 'a signal')} before this step ran`);
+        const why = `interrupted by ${String(this.signal.reason ?? 'a signal')} before this step ran`;
+        this.noteFailure(steps[i]!.name, why);
+        this.deps.logger.warn({ sagaId: this.sagaId, saga: this.def.name, step: steps[i]!.name, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
         return 'rollback';
       }
       const step = steps[i]!;
@@ -266,7 +274,8 @@ class SagaRun<I> {
   private async becomeStuck(step: string, attempts: number, error: string): Promise<'stuck'> {
     // The step whose failure started the rollback stays the saga's failed step (kept by the store
     // when none is given, as after a recovery).
-    this.pending.push({ op: 'status', status: 'stuck', ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }), error: `compensation of ${step} failed: ${error}` });
+    // The saga's error stays what started the rollback; why it is stuck is in its log.
+    this.pending.push({ op: 'status', status: 'stuck', ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }) });
     await this.flush();
     this.status = 'stuck';
     this.logStuck(step, attempts, error);
@@ -304,7 +313,10 @@ class SagaRun<I> {
     // Once interrupted, an action is not retried: the command rolls back promptly instead.
     const mayRetry = error.transient && used < policy.attempts && !(phase === 'action' && this.signal?.aborted);
     if (!mayRetry) {
-      if (phase === 'action') this.noteFailure(step.name, error.message);
+      if (phase === 'action') {
+        if (error.transient && this.signal?.aborted) this.interrupted = true;
+        this.noteFailure(step.name, error.message);
+      }
       return 'rollback';
     }
     const delayMs = backoffDelay(policy, attempt, this.deps.random);

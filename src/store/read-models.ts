@@ -26,6 +26,18 @@ export function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; limit: n
   return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
 }
 
+/**
+ * Saga ids that start or end with `fragment` (at most two: enough to tell unique from ambiguous),
+ * so `saga show` takes the short id the console prints. Only asked when no id matches exactly.
+ */
+export async function sagaIdsMatching(db: SqlDatabase, fragment: string): Promise<string[]> {
+  const rows = await db.all<{ saga_id: string }>(
+    `SELECT saga_id FROM sagas WHERE saga_id LIKE ? OR saga_id LIKE ? LIMIT 2`,
+    [`${fragment}%`, `%${fragment}`],
+  );
+  return rows.map((r) => r.saga_id);
+}
+
 export interface InventoryRow {
   readonly productId: number;
   readonly name: string;

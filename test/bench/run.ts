@@ -151,7 +151,7 @@ function bigHistory(): { path: string; sampleId: string } {
 async function timeCommand(run: (ctx: CommandContext) => Promise<number>, db: string, runs = 21): Promise<number> {
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   const settings = resolveGlobals({ flags: { db }, env: {}, dotenv: {} });
-  const ctx: CommandContext = { sources: { flags: { db }, env: {}, dotenv: {} }, settings, stdout: sink, stderr: sink, color: false };
+  const ctx: CommandContext = { sources: { flags: { db }, env: {}, dotenv: {} }, settings, stdout: sink, stderr: sink, color: false, colorErr: false };
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();

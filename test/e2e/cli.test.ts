@@ -218,7 +218,7 @@ describe('saga seed', () => {
 
 describe('help and version', () => {
   it.each([
-    { args: '--help', shows: ['--db <path>', '--log-file <path>', 'seed', 'checkout', 'Examples:', '$ saga checkout --product 101 --qty 2', 'Exit codes'] },
+    { args: '--help', shows: ['--db <path|url>', '--log-file <path>', 'seed', 'checkout', 'Examples:', '$ saga checkout --product 101 --qty 2', 'Exit codes'] },
     { args: 'checkout --help', shows: ['--product <id>', '--qty <n>', '--customer <id>', '--fail-at <step>', '--json', 'Examples:', '$ saga checkout --product 101 --qty 2'] },
     { args: 'seed --help', shows: ['--reset', 'Examples:', '$ saga seed'] },
   ])('saga $args shows every option and an example', async (c) => {

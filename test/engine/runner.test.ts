@@ -227,9 +227,12 @@ describe.each(BACKENDS)('engine runner on $name', (backend) => {
     expect(loggedTransitions(logs)).toEqual(expected);
     // Terminal: no owner, no lease.
     expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'completed', owner_id: null, lease_until: null, ended_at: expect.any(Number) });
-    // Every log record carries the fields SAGA-SEMANTICS.md names.
-    for (const l of logs) expect(l.fields).toMatchObject({ sagaId, saga: 'test-saga', step: expect.any(String), phase: 'action', attempt: 1 });
+    // Every transition record carries the fields SAGA-SEMANTICS.md names; one more line says how the saga ended.
+    const transitionLogs = logs.filter((l) => l.fields.phase !== undefined);
+    expect(transitionLogs).toHaveLength(expected.length);
+    for (const l of transitionLogs) expect(l.fields).toMatchObject({ sagaId, saga: 'test-saga', step: expect.any(String), phase: 'action', attempt: 1 });
     for (const l of logs.filter((x) => x.fields.event === 'succeeded')) expect(l.fields.durationMs).toEqual(expect.any(Number));
+    expect(logs.filter((l) => l.fields.phase === undefined)).toEqual([{ level: 'info', fields: { sagaId, saga: 'test-saga', event: 'completed' }, msg: `saga ${sagaId} completed` }]);
   });
 
   it('writes ahead: the external call finds its started record, with the idempotency key, already committed', async () => {
@@ -340,7 +343,8 @@ describe.each(BACKENDS)('engine runner on $name', (backend) => {
     // The budget is the compensation's (4), not the action's (3).
     expect(remote.calls.filter((x) => x.kind === 'undo')).toHaveLength(COMPENSATION_RETRY.attempts);
     expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'stuck', failed_step: 'last', owner_id: null, lease_until: null, ended_at: null });
-    expect((await sagaRow(db, sagaId))?.error).toContain('compensation of remote failed');
+    // The saga's error stays the failure that started the rollback; why it is stuck is logged.
+    expect((await sagaRow(db, sagaId))?.error).toBe('last: not enough units');
     // Rollback stopped at the stuck step: `first` still awaits its compensation.
     expect(await things(db, sagaId)).toEqual({ first: 'done', remote: 'done' });
     const errors = logs.filter((l) => l.level === 'error');

@@ -42,18 +42,20 @@ const plannedCheckout: fc.Arbitrary<PlannedCheckout> = fc.record(
 const schedule = fc.array(plannedCheckout, { minLength: 1, maxLength: 4 });
 
 /**
- * The CLI has one --fail-times for both kinds of fault: with both, the compensation fails as
- * many times as the action.
+ * The CLI has one --fail-times for both kinds of fault: with a retrying action fault and a
+ * compensation fault, the compensation fails as many times as the action.
  */
 function toCli(p: PlannedCheckout): { spec: CheckoutSpec; env: Record<string, string> } {
   const spec: CheckoutSpec = { product: p.product, qty: p.qty, customer: p.customer };
   if (p.fail !== undefined) {
-    Object.assign(spec, { failAt: p.fail.step, failMode: p.fail.mode, failTimes: p.fail.times });
+    // --fail-times counts attempts of the modes that retry; the CLI refuses it with the others.
+    const retries = p.fail.mode === 'transient' || p.fail.mode === 'timeout';
+    Object.assign(spec, { failAt: p.fail.step, failMode: p.fail.mode, ...(retries ? { failTimes: p.fail.times } : {}) });
     if (p.fail.mode === 'timeout') spec.stepTimeout = 100;
   }
   if (p.failCompensation !== undefined) {
     spec.failCompensation = p.failCompensation.step;
-    if (p.fail === undefined && p.failCompensation.times !== undefined) spec.failTimes = p.failCompensation.times;
+    if (spec.failTimes === undefined && p.failCompensation.times !== undefined) spec.failTimes = p.failCompensation.times;
   }
   return { spec, env: p.crashAt === undefined ? {} : { SAGA_CRASH_AT: p.crashAt } };
 }

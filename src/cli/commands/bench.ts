@@ -4,10 +4,11 @@ import { runBench, type BenchResult } from '../../bench/run-bench.js';
 import { checkInvariants } from '../../checkout/invariants.js';
 import { pidAlive } from '../../engine/recovery.js';
 import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
-import { ExitCode } from '../../errors.js';
-import { createLogger } from '../../log.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { findProduct } from '../../checkout/queries.js';
+import { redactUrl } from '../../store/postgres/url.js';
 import { openApp, processOwner } from '../app.js';
-import type { CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { chalkFor, table } from '../output/format.js';
 
 export interface BenchFlags {
@@ -22,11 +23,12 @@ export interface BenchFlags {
 
 /** `saga bench`: throughput and latency of the engine, in this process, then `verify`. */
 export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+  checkLogFile(ctx.settings.logFile);
   if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx);
   const app = await openApp(ctx.settings, 'if-missing');
   // Injected timeouts and retries should show the paths, not dominate the run.
   const checkout = checkoutSaga({ provider: app.provider, now: Date.now, timeoutMs: 50, retryBaseDelayMs: 1 });
-  const { logger, close } = createLogger({ level: ctx.settings.logLevel, logFile: ctx.settings.logFile });
+  const { logger, close } = commandLogger(ctx, { console: false });
   const n = flags.n ?? 1000;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true && !flags.json ? progressBar(ctx.stderr, n) : undefined;
   try {
@@ -90,15 +92,24 @@ function progressBar(out: NodeJS.WritableStream, total: number) {
 async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<number> {
   const processes = flags.processes ?? 1;
   const n = flags.n ?? 1000;
-  const share = Math.max(1, Math.floor(n / processes));
-  const app = await openApp(ctx.settings, 'if-missing'); // create and migrate once, before the children race to
-  await app.close();
-  const args = (seed: number) => [
+  if (n < processes) throw new UsageError(`--n ${n} is fewer checkouts than --processes ${processes}: give each process at least one`);
+  // Create and migrate once, and check the product, before the children race to.
+  const app = await openApp(ctx.settings, 'if-missing');
+  try {
+    const productId = flags.product ?? 101;
+    if ((await findProduct(app.db, productId)) === undefined) throw new UsageError(`unknown product ${productId}: run \`saga inventory\` to see the products`);
+  } finally {
+    await app.close();
+  }
+  const args = (share: number, seed: number) => [
     process.argv[1]!, 'bench', '--json', '--n', String(share), '--concurrency', String(flags.concurrency ?? 1),
     '--fail-rate', String(flags.failRate ?? 0), '--product', String(flags.product ?? 101), '--seed', String(seed),
-    '--db', ctx.settings.db, '--log-file', ctx.settings.logFile, '--sync', ctx.settings.durability,
+    '--log-file', ctx.settings.logFile, '--sync', ctx.settings.durability,
   ];
-  const children = await Promise.all(Array.from({ length: processes }, (_, k) => runChild(args((flags.seed ?? 1) + k))));
+  // The database goes by environment, not argv: a URL's password must not show in `ps`.
+  const env = { ...process.env, SAGA_DB: ctx.settings.db };
+  const shares = Array.from({ length: processes }, (_, k) => Math.floor(n / processes) + (k < n % processes ? 1 : 0));
+  const children = await Promise.all(shares.map((share, k) => runChild(args(share, (flags.seed ?? 1) + k), env)));
   const results = children.map((c) => JSON.parse(c) as BenchResult);
   const durationMs = Math.max(...results.map((r) => r.durationMs));
   const verifyApp = await openApp(ctx.settings, 'never');
@@ -110,12 +121,12 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<n
   }
   const sum = (f: (r: BenchResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const combined: BenchResult = {
-    n: share * processes,
+    n,
     concurrency: flags.concurrency ?? 1,
     failRate: flags.failRate ?? 0,
     seed: flags.seed ?? 1,
     durationMs,
-    throughput: Math.round(((share * processes) / durationMs) * 1000 * 100) / 100,
+    throughput: Math.round((n / durationMs) * 1000 * 100) / 100,
     // Percentiles of the children's percentiles: the worst child's, a conservative bound.
     latencyMs: {
       p50: Math.max(...results.map((r) => r.latencyMs.p50)),
@@ -128,14 +139,14 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<n
     crashedBeforeFirstCommit: sum((r) => r.crashedBeforeFirstCommit),
     violations,
   };
-  const report = { ...combined, processes, perProcess: results.map((r) => ({ n: r.n, durationMs: r.durationMs, throughput: r.throughput })), durability: ctx.settings.durability };
+  const report = { ...combined, processes, perProcess: results.map((r) => ({ n: r.n, durationMs: r.durationMs, throughput: r.throughput })), durability: ctx.settings.durability, db: redactUrl(ctx.settings.db) };
   ctx.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${processes} processes\n${render(combined, ctx.settings.durability, ctx.color)}`);
   return violations === 0 ? ExitCode.ok : ExitCode.violations;
 }
 
-function runChild(args: string[]): Promise<string> {
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);

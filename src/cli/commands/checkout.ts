@@ -8,9 +8,9 @@ import { recoverSaga, isAbandoned, pidAlive } from '../../engine/recovery.js';
 import { startSaga, systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
 import { foldEvents } from '../../engine/step-state.js';
 import { isTerminal, type SagaRecord } from '../../engine/store.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { ExitCode, SagaError, UsageError } from '../../errors.js';
 import { openApp, processOwner, type App } from '../app.js';
-import { commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 import { resolveFaults } from '../settings.js';
 import { checkoutReport, renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
@@ -26,6 +26,7 @@ export interface CheckoutFlags {
 /** `saga checkout`: one checkout saga. Returns the exit code. */
 export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext): Promise<number> {
   const faults = resolveFaults(ctx.sources);
+  checkLogFile(ctx.settings.logFile);
   const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
   // the catalog that is about to be loaded.
@@ -47,7 +48,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const interrupts = listenForInterrupts((sig) => {
       ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
       close();
-      process.exit(sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
+      process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
     });
     const deps: EngineDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: faultInjector(faults) };
     try {
@@ -76,14 +77,14 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
             // touching it at once (rule 7). Report what the new owner makes of it.
             ctx.stderr.write(`saga: saga ${sagaId} was taken over by another process while this one was stalled; waiting for its outcome\n`);
             const current = await app.store.getSaga(sagaId);
-            if (current === undefined) throw err;
+            if (current === undefined) throw new SagaError(`saga ${sagaId} no longer exists (was the database reset while it ran?)`, ExitCode.internal);
             outcome = await outcomeOfExisting(app, current, deps);
           } else {
             throw err;
           }
         }
       }
-      const report = await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed);
+      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
@@ -111,16 +112,20 @@ async function sagaForKey(app: App, key: string, requestHash: string): Promise<S
  * driven to an end (without injected faults) if it was abandoned.
  */
 async function outcomeOfExisting(app: App, saga: SagaRecord, deps: EngineDeps): Promise<SagaOutcome> {
+  const { faults: _injected, ...withoutFaults } = deps;
   let current = saga;
-  while (!isTerminal(current.status) && current.status !== 'stuck' && !isAbandoned(current, Date.now(), deps.owner.host, pidAlive)) {
-    await systemClock.sleep(100);
-    current = (await app.store.getSaga(saga.sagaId)) ?? current;
-  }
-  if (!isTerminal(current.status) && current.status !== 'stuck') {
-    const { faults: _injected, ...withoutFaults } = deps;
-    const result = await recoverSaga(current, app.definitions, { ...withoutFaults, pidAlive });
-    if (result.action === 'recovered') return result.outcome;
-    current = (await app.store.getSaga(saga.sagaId)) ?? current;
+  // Until it ends: wait while someone owns it; take it over when nobody does (another waiter may
+  // win that race, and then this one waits for the winner).
+  while (!isTerminal(current.status) && current.status !== 'stuck') {
+    if (isAbandoned(current, Date.now(), deps.owner.host, pidAlive)) {
+      const result = await recoverSaga(current, app.definitions, { ...withoutFaults, pidAlive });
+      if (result.action === 'recovered') return result.outcome;
+    } else {
+      await systemClock.sleep(100);
+    }
+    const latest = await app.store.getSaga(saga.sagaId);
+    if (latest === undefined) throw new SagaError(`saga ${saga.sagaId} no longer exists (was the database reset?)`, ExitCode.internal);
+    current = latest;
   }
   const steps = foldEvents(app.checkout.steps.length, await app.store.getEvents(saga.sagaId));
   return {

@@ -1,7 +1,7 @@
 import { pidAlive, recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
 import { systemClock } from '../../engine/runner.js';
-import { ExitCode } from '../../errors.js';
-import { openApp, processOwner } from '../app.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { openApp, processOwner, type App } from '../app.js';
 import { commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 
@@ -17,8 +17,15 @@ export interface RecoverFlags {
  * it keeps recovering sagas as their owners die or their leases expire, until Ctrl-C or SIGTERM.
  */
 export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): Promise<number> {
-  const app = await openApp(ctx.settings, 'never');
+  if (flags.interval !== undefined && !flags.watch) throw new UsageError('--interval goes with --watch: add --watch, or leave --interval out');
   const { logger, close } = commandLogger(ctx);
+  let app: App;
+  try {
+    app = await openApp(ctx.settings, 'never');
+  } catch (err) {
+    close();
+    throw err;
+  }
   const deps: RecoveryDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, pidAlive };
   try {
     if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
@@ -35,16 +42,28 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
 
 async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDeps, definitions: Parameters<typeof recoverAbandonedSagas>[0], logger: RecoveryDeps['logger']): Promise<number> {
   const interval = flags.interval ?? 1000;
-  // A signal lets the saga being recovered reach its end, then stops the loop.
-  const interrupts = listenForInterrupts(() => undefined);
+  // The first signal lets the saga in hand reach its end, then stops; a second stops at once
+  // (a saga it was driving keeps its lease and is recovered like any other).
+  const interrupts = listenForInterrupts((sig) => {
+    ctx.stderr.write(`saga: ${sig} again: stopped at once; run \`saga recover\` to finish what this watcher was driving\n`);
+    process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
+  });
   logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
+  let wait = interval;
   try {
     while (!interrupts.signal.aborted) {
-      for (const r of await recoverAbandonedSagas(definitions, deps)) {
-        if (r.action === 'owned') continue;
-        ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
+      try {
+        for (const r of await recoverAbandonedSagas(definitions, deps, interrupts.signal)) {
+          if (r.action === 'owned') continue;
+          ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
+        }
+        wait = interval;
+      } catch (err) {
+        // A daemon outlives a database restart: say so, back off, try again.
+        wait = Math.min(wait * 2, 30_000);
+        logger.error({ event: 'recover-failed', err: { message: (err as Error).message } }, `recovery pass failed: ${(err as Error).message}; trying again in ${wait} ms`);
       }
-      await systemClock.sleep(interval, interrupts.signal);
+      await systemClock.sleep(wait, interrupts.signal);
     }
     logger.info({ event: 'stopped', signal: String(interrupts.signal.reason) }, `stopped watching (${String(interrupts.signal.reason)})`);
     return ExitCode.ok;

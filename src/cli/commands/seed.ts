@@ -1,14 +1,19 @@
 import { resetCatalog, seedCatalog, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
-import { ExitCode } from '../../errors.js';
-import { openApp } from '../app.js';
+import { hostname } from 'node:os';
+import { isAbandoned, pidAlive } from '../../engine/recovery.js';
+import type { SagaStatus } from '../../engine/store.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { openApp, type App } from '../app.js';
 import type { CommandContext } from '../context.js';
 
 /** `saga seed [--reset]`: create and migrate the database, load the demo catalog. */
-export async function seedCommand(flags: { reset?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
+export async function seedCommand(flags: { reset?: boolean; force?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
+  if (flags.force && !flags.reset) throw new UsageError('--force goes with --reset: add --reset, or leave --force out');
   const app = await openApp(ctx.settings, 'if-missing');
   try {
     let result: 'created' | 'reset' | 'added' | 'unchanged';
     if (flags.reset) {
+      if (!flags.force) await refuseResetUnderLiveSagas(app);
       await resetCatalog(app.db);
       result = 'reset';
     } else if (app.created) {
@@ -36,5 +41,19 @@ export async function seedCommand(flags: { reset?: boolean; json?: boolean }, ct
     return ExitCode.ok;
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * A reset deletes every saga. One that another process is driving right now would lose its log
+ * under its owner's feet, so that needs `--force`.
+ */
+async function refuseResetUnderLiveSagas(app: App): Promise<void> {
+  const rows = await app.db.all<{ saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }>(
+    `SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`,
+  );
+  const live = rows.filter((r) => !isAbandoned({ status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, leaseUntil: r.lease_until }, Date.now(), hostname(), pidAlive));
+  if (live.length > 0) {
+    throw new UsageError(`${live.length} saga(s) are being driven right now (${live[0]!.saga_id}${live.length > 1 ? ', …' : ''}): wait for them, or pass --force to reset anyway`);
   }
 }

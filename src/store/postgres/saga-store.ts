@@ -88,7 +88,7 @@ export function postgresSagaStore(pool: Pool, now: () => number = Date.now): Sag
           const failed: StepEvent = { ...base, event: 'failed', at: now(), durationMs: elapsed(t0), error: err.message, errorKind: 'permanent', uncertain: false };
           await appendEvent(client, failed);
           events.push(failed);
-          await setStatus(client, batch.sagaId, op.phase === 'action' ? 'compensating' : 'stuck', op.phase === 'action' ? op.step : null, `${op.step}: ${err.message}`);
+          await setStatus(client, batch.sagaId, op.phase === 'action' ? 'compensating' : 'stuck', op.phase === 'action' ? op.step : null, op.phase === 'action' ? `${op.step}: ${err.message}` : null);
           batch.beforeCommit?.();
           return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message } };
         }

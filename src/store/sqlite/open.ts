@@ -17,8 +17,19 @@ export function checkDatabasePath(path: string): { exists: boolean } {
     throw new UsageError(`the directory of --db ${path} does not exist: create ${dir} first or choose another path`);
   }
   if (!existsSync(path)) return { exists: false };
-  if (statSync(path).isDirectory()) throw new UsageError(`--db ${path} is a directory: give a file path such as ${path}/saga.db`);
-  return { exists: true };
+  const stat = statSync(path);
+  if (stat.isDirectory()) throw new UsageError(`--db ${path} is a directory: give a file path such as ${path}/saga.db`);
+  // An empty file is an empty SQLite database: as good as none.
+  return { exists: stat.size > 0 };
+}
+
+/** A SQLite file with tables but no saga schema belongs to another program: never touch it. */
+function refuseForeignDatabase(db: Db, path: string): void {
+  if ((db.pragma('user_version', { simple: true }) as number) !== 0) return;
+  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((t) => t.name);
+  if (tables.length > 0 && !tables.includes('schema_migrations')) {
+    throw new DatabaseUnusableError(`${path} is another program's SQLite database (tables: ${tables.slice(0, 5).join(', ')}): point --db at another file`);
+  }
 }
 
 /**
@@ -31,18 +42,19 @@ export function openSqlite(path: string, opts: { durability: Durability; mustExi
   let db: Db | undefined;
   try {
     db = new Database(path, { fileMustExist: opts.mustExist ?? false, timeout: 30_000 });
+    refuseForeignDatabase(db, path);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     return db;
   } catch (err) {
     db?.close();
-    const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
       throw new DatabaseUnusableError(`${path} is not a saga database (not a readable SQLite file): point --db at another path or move the file away`);
     }
-    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM') {
-      throw new DatabaseUnusableError(`cannot open ${path} (${code}): check its permissions or choose another --db`);
+    if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM') {
+      throw new DatabaseUnusableError(`cannot open ${path} for writing (${code}): saga needs to write the file and its directory; check their permissions or choose another --db`);
     }
     throw err;
   }

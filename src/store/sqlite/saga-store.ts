@@ -82,7 +82,7 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
             const failed: StepEvent = { ...base, event: 'failed', at: now(), durationMs: round(performance.now() - t0), error: err.message, errorKind: 'permanent', uncertain: false };
             appendEvent(failed);
             events.push(failed);
-            setStatus(batch.sagaId, op.phase === 'action' ? 'compensating' : 'stuck', op.phase === 'action' ? op.step : null, `${op.step}: ${err.message}`);
+            setStatus(batch.sagaId, op.phase === 'action' ? 'compensating' : 'stuck', op.phase === 'action' ? op.step : null, op.phase === 'action' ? `${op.step}: ${err.message}` : null);
             return { stepIndex: op.stepIndex, step: op.step, error: err.message };
           }
           const succeeded: StepEvent = { ...base, event: 'succeeded', at: now(), durationMs: round(performance.now() - t0) };
