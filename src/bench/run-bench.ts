@@ -29,6 +29,8 @@ export interface BenchDeps {
   readonly owner: Owner;
   readonly leaseMs: number;
   readonly onProgress?: (done: number) => void;
+  /** Once aborted (Ctrl-C), no new checkout starts; those in flight finish, then the report. */
+  readonly signal?: AbortSignal;
 }
 
 export interface BenchResult {
@@ -67,7 +69,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   let next = 0;
   const started = performance.now();
   const worker = async () => {
-    while (next < opts.n) {
+    while (next < opts.n && !deps.signal?.aborted) {
       const plan = plans[next++];
       const t0 = performance.now();
       try {
@@ -106,13 +108,14 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
 
   latencies.sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 100) / 100;
+  const ran = latencies.length;
   return {
-    n: opts.n,
+    n: ran,
     concurrency: opts.concurrency,
     failRate: opts.failRate,
     seed: opts.seed,
     durationMs: round(durationMs),
-    throughput: round((opts.n / durationMs) * 1000),
+    throughput: round((ran / durationMs) * 1000),
     latencyMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
     outcomes,
     crashedAndRecovered: recoveredCount,

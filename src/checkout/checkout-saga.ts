@@ -1,4 +1,5 @@
-import type { ExternalStep, LocalStep, RetryPolicy, SagaDefinition } from '../engine/definition.js';
+import type { ExternalStep, LocalStep, SagaDefinition } from '../engine/definition.js';
+import { validateRetryPolicy } from '../engine/retry.js';
 import type { Charge, PaymentProvider, Refund } from './payment-provider.js';
 
 /** What a checkout saga needs, fixed when it starts (prices are taken then, not re-read later). */
@@ -111,7 +112,7 @@ export function checkoutSaga(opts: CheckoutOptions): SagaDefinition<CheckoutInpu
     ],
   };
 
-  const retry: RetryPolicy = { attempts: 3, baseDelayMs: opts.retryBaseDelayMs, maxDelayMs: Math.max(opts.retryBaseDelayMs, 2_000) };
+  const retry = validateRetryPolicy({ attempts: 3, baseDelayMs: opts.retryBaseDelayMs, maxDelayMs: Math.max(opts.retryBaseDelayMs, 2_000) }, 'checkout retry policy');
   return {
     name: CHECKOUT_SAGA,
     steps: [reserveStock, chargeCustomer, confirmOrder, scheduleShipment],

@@ -24,7 +24,6 @@ export interface Refund {
   readonly refunded: boolean;
   readonly chargeId?: string;
   readonly amountCents: number;
-  readonly customerId?: number;
 }
 
 export interface LedgerRow {
@@ -85,10 +84,5 @@ export function simulatedPaymentProvider(db: Db, now: () => number = Date.now): 
 
 export function refundOf(row: LedgerRow): Refund {
   if (row.kind !== 'refund') return { refunded: false, amountCents: 0 };
-  return {
-    refunded: true,
-    chargeId: `ch_${row.charge_key}`,
-    amountCents: row.amount_cents,
-    ...(row.customer_id === null ? {} : { customerId: row.customer_id }),
-  };
+  return { refunded: true, chargeId: `ch_${row.charge_key}`, amountCents: row.amount_cents };
 }

@@ -9,6 +9,7 @@ import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
 import { openApp, processOwner } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
+import { listenForInterrupts } from '../interrupt.js';
 import { chalkFor, table } from '../output/format.js';
 
 export interface BenchFlags {
@@ -31,20 +32,27 @@ export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Prom
   const { logger, close } = commandLogger(ctx, { console: false });
   const n = flags.n ?? 1000;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true && !flags.json ? progressBar(ctx.stderr, n) : undefined;
+  const interrupts = listenForInterrupts((sig) => process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm));
   try {
     const result = await runBench(
       { n, concurrency: flags.concurrency ?? 1, failRate: flags.failRate ?? 0, productId: flags.product ?? 101, seed: flags.seed ?? 1 },
       {
         db: app.db, store: app.store, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
-        owner: processOwner(), leaseMs: ctx.settings.leaseMs,
+        owner: processOwner(), leaseMs: ctx.settings.leaseMs, signal: interrupts.signal,
         ...(progress === undefined ? {} : { onProgress: progress.update }),
       },
     );
     progress?.done();
     const report = { ...result, durability: ctx.settings.durability, db: app.db.label };
     ctx.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : render(result, ctx.settings.durability, ctx.color));
+    const interrupted = interrupts.exitCode();
+    if (interrupted !== undefined) {
+      ctx.stderr.write(`saga: interrupted after ${result.n} of ${n} checkouts; those in flight finished\n`);
+      return interrupted;
+    }
     return result.violations === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
+    interrupts.dispose();
     close();
     await app.close();
   }

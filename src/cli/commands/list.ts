@@ -12,7 +12,8 @@ export async function listCommand(flags: { status?: SagaStatus; limit?: number; 
     const rows = await listSagas(app.db, { limit: flags.limit ?? 20, ...(flags.status === undefined ? {} : { status: flags.status }) });
     const now = Date.now();
     if (flags.json) {
-      ctx.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString(), endedAt: r.endedAt === null ? null : new Date(r.endedAt).toISOString(), durationMs: duration(r, now) })))}\n`);
+      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      ctx.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, createdAt: iso(r.createdAt), endedAt: iso(r.endedAt), leaseUntil: iso(r.leaseUntil), durationMs: duration(r, now) })))}\n`);
       return ExitCode.ok;
     }
     if (rows.length === 0) {

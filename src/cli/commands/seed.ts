@@ -1,4 +1,5 @@
 import { resetCatalog, seedCatalog, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
+import { formatMoney } from '../../checkout/queries.js';
 import { hostname } from 'node:os';
 import { isAbandoned, pidAlive } from '../../engine/recovery.js';
 import type { SagaStatus } from '../../engine/store.js';
@@ -36,7 +37,8 @@ export async function seedCommand(flags: { reset?: boolean; force?: boolean; jso
         added: `loaded the missing parts of the demo catalog into ${app.db.label}`,
         unchanged: `${app.db.label} already holds the demo catalog; nothing changed`,
       }[result];
-      ctx.stdout.write(`${said}\n${SEED_PRODUCTS.map((p) => `  product ${p.productId}  ${p.name.padEnd(20)} $${(p.priceCents / 100).toFixed(2).padStart(7)}  stock ${p.stock}`).join('\n')}\n`);
+      const catalog = SEED_PRODUCTS.map((p) => `  product ${p.productId}  ${p.name.padEnd(20)} ${formatMoney(p.priceCents).padStart(8)}  seeded stock ${p.stock}`);
+      ctx.stdout.write(`${said}\n${catalog.join('\n')}\n(\`saga inventory\` shows what is available now)\n`);
     }
     return ExitCode.ok;
   } finally {

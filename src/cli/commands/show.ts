@@ -24,7 +24,16 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     const events = await app.store.getEvents(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
     if (flags.json) {
-      ctx.stdout.write(`${JSON.stringify({ ...saga, createdAt: new Date(saga.createdAt).toISOString(), endedAt: saga.endedAt === null ? null : new Date(saga.endedAt).toISOString(), events, ...rows })}\n`);
+      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      ctx.stdout.write(`${JSON.stringify({
+        ...saga,
+        createdAt: iso(saga.createdAt),
+        updatedAt: iso(saga.updatedAt),
+        endedAt: iso(saga.endedAt),
+        leaseUntil: iso(saga.leaseUntil),
+        events: events.map((e) => ({ ...e, at: iso(e.at) })),
+        ...rows,
+      })}\n`);
       return ExitCode.ok;
     }
     const c = chalkFor(ctx.color);

@@ -54,11 +54,22 @@ export function renderCheckoutReport(r: CheckoutReport, color: boolean): string 
   for (const s of r.steps) {
     const paint = s.status === 'succeeded' ? c.green : s.status === 'compensated' ? c.yellow : s.status === 'not-run' ? c.dim : c.red;
     const tries = s.attempts > 1 ? c.dim(` (${s.attempts} attempts)`) : '';
-    lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries}`);
+    lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries}`.trimEnd());
   }
-  if (r.status === 'compensated') lines.push(c.dim(`  Everything done was undone: stock released, no money kept (${r.qty} × product ${r.product.id}).`));
+  if (r.status === 'compensated') lines.push(c.dim(`  ${undoneSentence(r)}`));
   if (r.status === 'stuck') lines.push(c.red(`  Run \`saga recover\` to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
   return `${lines.join('\n')}\n`;
+}
+
+/** What the rollback did, from the rows: nothing reserved or charged says so instead. */
+function undoneSentence(r: CheckoutReport): string {
+  const undone = [
+    r.reservation?.status === 'released' ? `${r.qty} × product ${r.product.id} back in stock` : '',
+    r.payment?.status === 'refunded' ? `${formatMoney(r.payment.amountCents)} refunded` : '',
+    r.order?.status === 'cancelled' ? `order #${r.order.orderId} cancelled` : '',
+    r.shipment?.status === 'cancelled' ? `shipment #${r.shipment.shipmentId} cancelled` : '',
+  ].filter(Boolean);
+  return undone.length === 0 ? 'Nothing had taken effect: no stock was taken, no money moved.' : `Rolled back: ${undone.join(', ')}. Nothing is left half-done.`;
 }
 
 function detail(step: string, r: CheckoutReport): string {
