@@ -1,44 +1,30 @@
-import { PermanentError } from '../engine/errors.js';
-import { inTransaction, type Pool } from '../store/postgres/connect.js';
-import { refundOf, type LedgerRow, type PaymentProvider } from './payment-provider.js';
+import { inTransaction, runWrite, type Pool, type PoolClient } from '../store/postgres/connect.js';
+import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
+import type { PaymentProvider } from './payment-provider.js';
 
 /**
- * The simulated provider on PostgreSQL: the same ledger rules as the SQLite one. Everything about
- * one charge (the charge, its refund, its void) runs under a transaction-scoped advisory lock on
- * the charge's key, so concurrent callers on any host see one answer per key.
+ * The simulated provider on PostgreSQL, with the same rules (ledger-rules.ts) as on SQLite.
+ * Everything about one charge (the charge, its refund, its void) runs under a transaction-scoped
+ * advisory lock on the charge's key, so concurrent callers on any host see one answer per key.
  */
 export function postgresPaymentProvider(pool: Pool, now: () => number = Date.now): PaymentProvider {
-  const lockKey = `SELECT pg_advisory_xact_lock(hashtext($1))`;
-  const findEntry = 'SELECT * FROM provider_ledger WHERE idempotency_key = $1';
-  const record = 'INSERT INTO provider_ledger (idempotency_key, kind, customer_id, amount_cents, charge_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)';
+  const entry = async (c: PoolClient, key: string) => (await c.query('SELECT * FROM provider_ledger WHERE idempotency_key = $1', [key])).rows[0] as LedgerRow | undefined;
+  const lock = (c: PoolClient, chargeKey: string) => c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [chargeKey]);
+  const apply = async <T>(c: PoolClient, plan: LedgerPlan<T>): Promise<T> => {
+    for (const w of plan.writes) await runWrite(c, w);
+    return plan.result;
+  };
   return {
-    charge: ({ key, customerId, amountCents }) =>
+    charge: (req) =>
       inTransaction(pool, async (c) => {
-        await c.query(lockKey, [key]);
-        const previous = (await c.query(findEntry, [key])).rows[0] as LedgerRow | undefined;
-        if (previous?.kind === 'charge') return { chargeId: `ch_${key}`, amountCents: previous.amount_cents };
-        if (previous?.kind === 'void') throw new PermanentError('payment declined: this charge was already refunded (voided) by a compensation');
-        const account = (await c.query('SELECT balance_cents FROM provider_accounts WHERE customer_id = $1 FOR UPDATE', [customerId])).rows[0] as { balance_cents: number } | undefined;
-        if (account === undefined) throw new PermanentError(`payment declined: customer ${customerId} has no payment account`);
-        if (account.balance_cents < amountCents) throw new PermanentError(`payment declined: insufficient funds for customer ${customerId}`);
-        await c.query('UPDATE provider_accounts SET balance_cents = balance_cents - $1 WHERE customer_id = $2', [amountCents, customerId]);
-        await c.query(record, [key, 'charge', customerId, amountCents, null, now()]);
-        return { chargeId: `ch_${key}`, amountCents };
+        await lock(c, req.key);
+        const account = (await c.query('SELECT balance_cents FROM provider_accounts WHERE customer_id = $1 FOR UPDATE', [req.customerId])).rows[0] as { balance_cents: number } | undefined;
+        return apply(c, planCharge(req, await entry(c, req.key), account?.balance_cents, now()));
       }),
-    refund: ({ key, chargeKey }) =>
+    refund: (req) =>
       inTransaction(pool, async (c) => {
-        await c.query(lockKey, [chargeKey]);
-        const previous = (await c.query(findEntry, [key])).rows[0] as LedgerRow | undefined;
-        if (previous !== undefined) return refundOf(previous);
-        const original = (await c.query(findEntry, [chargeKey])).rows[0] as LedgerRow | undefined;
-        if (original?.kind !== 'charge') {
-          if (original === undefined) await c.query(record, [chargeKey, 'void', null, 0, null, now()]);
-          await c.query(record, [key, 'void', null, 0, chargeKey, now()]);
-          return { refunded: false, amountCents: 0 };
-        }
-        await c.query('UPDATE provider_accounts SET balance_cents = balance_cents + $1 WHERE customer_id = $2', [original.amount_cents, original.customer_id]);
-        await c.query(record, [key, 'refund', original.customer_id, original.amount_cents, chargeKey, now()]);
-        return refundOf({ ...original, kind: 'refund', charge_key: chargeKey });
+        await lock(c, req.chargeKey);
+        return apply(c, planRefund(req, await entry(c, req.key), await entry(c, req.chargeKey), now()));
       }),
   };
 }

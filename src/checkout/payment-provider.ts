@@ -1,88 +1,39 @@
-import { PermanentError } from '../engine/errors.js';
 import type { Db } from '../store/sqlite/open.js';
+import { statementCache } from '../store/sqlite/statements.js';
+import { planCharge, planRefund, type Charge, type LedgerPlan, type LedgerRow, type Refund } from './ledger-rules.js';
+
+export type { Charge, Refund } from './ledger-rules.js';
 
 /**
  * The payment provider as the checkout sees it: a remote service that deduplicates by
- * idempotency key (SAGA-SEMANTICS.md, rule 3).
+ * idempotency key (SAGA-SEMANTICS.md, rule 3). Its rules are in ledger-rules.ts.
  */
 export interface PaymentProvider {
   /** Charges once per key; asking again with the key returns the first charge. */
   charge(req: { key: string; customerId: number; amountCents: number }): Promise<Charge>;
-  /**
-   * Refunds the charge made with `chargeKey`, once per `key`. If that charge never happened, it
-   * is voided so that a late charge with that key is refused: a refund that overtakes its charge
-   * still leaves the customer whole.
-   */
+  /** Refunds the charge made with `chargeKey`, once per `key`; voids it if it never happened. */
   refund(req: { key: string; chargeKey: string }): Promise<Refund>;
 }
 
-export interface Charge {
-  readonly chargeId: string;
-  readonly amountCents: number;
-}
-export interface Refund {
-  readonly refunded: boolean;
-  readonly chargeId?: string;
-  readonly amountCents: number;
-}
-
-export interface LedgerRow {
-  idempotency_key: string;
-  kind: 'charge' | 'refund' | 'void';
-  customer_id: number | null;
-  amount_cents: number;
-  charge_key: string | null;
-}
-
 /**
- * A simulated provider that keeps its own ledger and balances. It shares the SQLite file for
- * convenience but is only ever written in its own transactions, as a remote service would be:
- * its commit is separate from ours, which is what makes the payment step external.
+ * The simulated provider on SQLite. It shares the file for convenience but is only ever written
+ * in its own transactions, as a remote service would be: its commit is separate from ours, which
+ * is what makes the payment step external.
  */
 export function simulatedPaymentProvider(db: Db, now: () => number = Date.now): PaymentProvider {
-  const findEntry = db.prepare('SELECT * FROM provider_ledger WHERE idempotency_key = ?');
-  const findAccount = db.prepare('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?');
-  const debit = db.prepare('UPDATE provider_accounts SET balance_cents = balance_cents - ? WHERE customer_id = ?');
-  const credit = db.prepare('UPDATE provider_accounts SET balance_cents = balance_cents + ? WHERE customer_id = ?');
-  const record = db.prepare('INSERT INTO provider_ledger (idempotency_key, kind, customer_id, amount_cents, charge_key, created_at) VALUES (?, ?, ?, ?, ?, ?)');
-
-  const charge = db.transaction((key: string, customerId: number, amountCents: number): Charge => {
-    const previous = findEntry.get(key) as LedgerRow | undefined;
-    if (previous?.kind === 'charge') return { chargeId: `ch_${key}`, amountCents: previous.amount_cents };
-    if (previous?.kind === 'void') throw new PermanentError('payment declined: this charge was already refunded (voided) by a compensation');
-    const account = findAccount.get(customerId) as { balance_cents: number } | undefined;
-    if (account === undefined) throw new PermanentError(`payment declined: customer ${customerId} has no payment account`);
-    if (account.balance_cents < amountCents) throw new PermanentError(`payment declined: insufficient funds for customer ${customerId}`);
-    debit.run(amountCents, customerId);
-    record.run(key, 'charge', customerId, amountCents, null, now());
-    return { chargeId: `ch_${key}`, amountCents };
-  });
-
-  const refund = db.transaction((key: string, chargeKey: string): Refund => {
-    const previous = findEntry.get(key) as LedgerRow | undefined;
-    if (previous !== undefined) return refundOf(previous);
-    const original = findEntry.get(chargeKey) as LedgerRow | undefined;
-    if (original?.kind !== 'charge') {
-      if (original === undefined) record.run(chargeKey, 'void', null, 0, null, now());
-      record.run(key, 'void', null, 0, chargeKey, now());
-      return { refunded: false, amountCents: 0 };
-    }
-    credit.run(original.amount_cents, original.customer_id);
-    record.run(key, 'refund', original.customer_id, original.amount_cents, chargeKey, now());
-    return refundOf({ ...original, kind: 'refund', charge_key: chargeKey });
-  });
-
-  return {
-    async charge(req) {
-      return charge.immediate(req.key, req.customerId, req.amountCents);
-    },
-    async refund(req) {
-      return refund.immediate(req.key, req.chargeKey);
-    },
+  const stmt = statementCache(db);
+  const entry = (key: string) => stmt('SELECT * FROM provider_ledger WHERE idempotency_key = ?').get(key) as LedgerRow | undefined;
+  const apply = <T>(plan: LedgerPlan<T>): T => {
+    for (const w of plan.writes) stmt(w.sql).run(...(w.params as unknown[]));
+    return plan.result;
   };
-}
-
-export function refundOf(row: LedgerRow): Refund {
-  if (row.kind !== 'refund') return { refunded: false, amountCents: 0 };
-  return { refunded: true, chargeId: `ch_${row.charge_key}`, amountCents: row.amount_cents };
+  const charge = db.transaction((req: { key: string; customerId: number; amountCents: number }) => {
+    const account = stmt('SELECT balance_cents FROM provider_accounts WHERE customer_id = ?').get(req.customerId) as { balance_cents: number } | undefined;
+    return apply(planCharge(req, entry(req.key), account?.balance_cents, now()));
+  });
+  const refund = db.transaction((req: { key: string; chargeKey: string }) => apply(planRefund(req, entry(req.key), entry(req.chargeKey), now())));
+  return {
+    charge: async (req) => charge.immediate(req),
+    refund: async (req) => refund.immediate(req),
+  };
 }
