@@ -1,0 +1,138 @@
+import type { SqlWrite } from '../engine/definition.js';
+import { DuplicateSagaKeyError, LostOwnershipError } from '../engine/errors.js';
+import type { Batch, BatchResult, SagaStatus, SagaStore, StepEvent } from '../engine/store.js';
+import { toSagaRecord, toStepEvent, type EventRow, type SagaRow } from './saga-rows.js';
+import type { SqlDatabase } from './sql.js';
+
+/**
+ * The saga log's write path, written once for both databases. `applyBatch` is a generator: it
+ * yields each statement and receives the number of rows it changed, so SQLite can drive it
+ * synchronously inside one `BEGIN IMMEDIATE` transaction and PostgreSQL asynchronously inside
+ * one transaction on one connection, with the same rules.
+ */
+export interface Statement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  /** The error to raise instead when the statement breaks a unique constraint. */
+  readonly onUniqueViolation?: () => Error;
+}
+
+const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
+  owner_id, owner_host, owner_pid, lease_until, created_at, updated_at)
+  VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`;
+export const RENEW_LEASE = 'UPDATE sagas SET lease_until = ?, updated_at = ? WHERE saga_id = ? AND owner_id = ?';
+const INSERT_EVENT = `INSERT INTO saga_events (saga_id, step, step_index, phase, event, attempt, at, duration_ms,
+  error, error_kind, uncertain, delay_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+// A saga that is terminal or stuck has no owner: nothing is working on it.
+const SET_STATUS = `UPDATE sagas SET status = ?, failed_step = coalesce(?, failed_step), error = coalesce(?, error),
+  updated_at = ?, ended_at = ?,
+  owner_id = CASE WHEN ? = 1 THEN NULL ELSE owner_id END,
+  owner_pid = CASE WHEN ? = 1 THEN NULL ELSE owner_pid END,
+  owner_host = CASE WHEN ? = 1 THEN NULL ELSE owner_host END,
+  lease_until = CASE WHEN ? = 1 THEN NULL ELSE lease_until END
+  WHERE saga_id = ?`;
+
+class GuardFailed extends Error {}
+
+function insertEvent(ev: StepEvent): Statement {
+  return {
+    sql: INSERT_EVENT,
+    params: [
+      ev.sagaId, ev.step, ev.stepIndex, ev.phase, ev.event, ev.attempt, ev.at, ev.durationMs ?? null,
+      ev.error ?? null, ev.errorKind ?? null, ev.uncertain === undefined ? null : Number(ev.uncertain),
+      ev.delayMs ?? null, ev.idempotencyKey ?? null,
+    ],
+  };
+}
+
+function setStatus(sagaId: string, status: SagaStatus, failedStep: string | null, error: string | null, now: number): Statement {
+  const ended = status === 'completed' || status === 'compensated';
+  const released = Number(ended || status === 'stuck');
+  return { sql: SET_STATUS, params: [status, failedStep, error, now, ended ? now : null, released, released, released, released, sagaId] };
+}
+
+/** Runs a business write and checks its guard. */
+function* write(w: SqlWrite): Generator<Statement, void, number> {
+  const changes = yield w;
+  if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(w.expectChanges.failure);
+}
+
+export function* applyBatch(batch: Batch, now: () => number): Generator<Statement, BatchResult, number> {
+  const t = now();
+  if (batch.create !== undefined) {
+    const c = batch.create;
+    const { owner } = batch;
+    yield {
+      sql: INSERT_SAGA,
+      params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, batch.leaseUntil, c.createdAt, t],
+      ...(c.idempotencyKey === undefined ? {} : { onUniqueViolation: () => new DuplicateSagaKeyError(c.idempotencyKey!) }),
+    };
+  } else if ((yield { sql: RENEW_LEASE, params: [batch.leaseUntil, t, batch.sagaId, batch.owner.id] }) !== 1) {
+    // Every commit proves this process still owns the saga (rule 7).
+    throw new LostOwnershipError(batch.sagaId);
+  }
+  const events: StepEvent[] = [];
+  const append = function* (ev: StepEvent): Generator<Statement, void, number> {
+    yield insertEvent(ev);
+    events.push(ev);
+  };
+  for (const op of batch.ops) {
+    if (op.op === 'event') {
+      yield* append(op.event);
+    } else if (op.op === 'writes') {
+      for (const w of op.writes) yield* write(w);
+    } else if (op.op === 'status') {
+      yield setStatus(batch.sagaId, op.status, op.failedStep ?? null, op.error ?? null, now());
+    } else {
+      const base = { sagaId: batch.sagaId, step: op.step, stepIndex: op.stepIndex, phase: op.phase, attempt: op.attempt };
+      const t0 = performance.now();
+      yield* append({ ...base, event: 'started', at: op.at });
+      // A step with a guard runs in a savepoint, so a failed guard undoes all of its writes
+      // (a guard can fail after changing rows: an INSERT that expected two made one).
+      const savepoint = op.writes.some((w) => w.expectChanges !== undefined);
+      if (savepoint) yield { sql: 'SAVEPOINT step', params: [] };
+      try {
+        for (const w of op.writes) yield* write(w);
+      } catch (err) {
+        if (!(err instanceof GuardFailed)) throw err;
+        if (savepoint) yield { sql: 'ROLLBACK TO SAVEPOINT step', params: [] };
+        if (savepoint) yield { sql: 'RELEASE SAVEPOINT step', params: [] };
+        yield* append({ ...base, event: 'failed', at: now(), durationMs: elapsed(t0), error: err.message, errorKind: 'permanent', uncertain: false });
+        // A failed action starts the rollback; a failed compensation leaves the saga stuck. The
+        // saga's failed step and error stay those of what started the rollback.
+        const action = op.phase === 'action';
+        yield setStatus(batch.sagaId, action ? 'compensating' : 'stuck', action ? op.step : null, action ? `${op.step}: ${err.message}` : null, now());
+        batch.beforeCommit?.();
+        return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message } };
+      }
+      if (savepoint) yield { sql: 'RELEASE SAVEPOINT step', params: [] };
+      yield* append({ ...base, event: 'succeeded', at: now(), durationMs: elapsed(t0) });
+    }
+  }
+  batch.beforeCommit?.();
+  return { events };
+}
+
+function elapsed(t0: number): number {
+  return Math.round((performance.now() - t0) * 1000) / 1000;
+}
+
+/** The saga log's reads, portable: the same SQL on both databases. */
+export function sagaLogReads(db: SqlDatabase): Pick<SagaStore, 'getSaga' | 'getEvents' | 'findByIdempotencyKey' | 'listUnfinished'> {
+  return {
+    async getSaga(sagaId) {
+      const row = await db.get<SagaRow>('SELECT * FROM sagas WHERE saga_id = ?', [sagaId]);
+      return row === undefined ? undefined : toSagaRecord(row);
+    },
+    async getEvents(sagaId) {
+      return (await db.all<EventRow>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY event_id', [sagaId])).map(toStepEvent);
+    },
+    async findByIdempotencyKey(key) {
+      const row = await db.get<SagaRow>('SELECT * FROM sagas WHERE idempotency_key = ?', [key]);
+      return row === undefined ? undefined : toSagaRecord(row);
+    },
+    async listUnfinished() {
+      return (await db.all<SagaRow>(`SELECT * FROM sagas WHERE status IN ('running', 'compensating', 'stuck') ORDER BY created_at`)).map(toSagaRecord);
+    },
+  };
+}
