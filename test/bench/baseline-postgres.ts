@@ -7,6 +7,7 @@
 import { newSagaId } from '../../src/engine/saga-id.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
 import { inTransaction, type Pool, type PoolClient } from '../../src/store/postgres/connect.js';
+import { checkoutsPerSecond } from './baseline.js';
 
 export async function postgresBaselineCheckouts(pool: Pool, n: number, concurrency: number): Promise<number> {
   const provider = postgresPaymentProvider(pool);
@@ -62,13 +63,5 @@ export async function postgresBaselineCheckouts(pool: Pool, n: number, concurren
     });
   };
 
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      next++;
-      await one();
-    }
-  }));
-  return Math.round((n / (performance.now() - started)) * 1000 * 100) / 100;
+  return checkoutsPerSecond(n, concurrency, one);
 }

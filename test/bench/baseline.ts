@@ -79,6 +79,11 @@ export async function baselineCheckouts(db: Db, n: number, concurrency: number):
     shipTx.immediate(sagaId);
   };
 
+  return checkoutsPerSecond(n, concurrency, one);
+}
+
+/** Runs `one` n times with `concurrency` in flight at a time; checkouts per second. */
+export async function checkoutsPerSecond(n: number, concurrency: number, one: () => Promise<void>): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
