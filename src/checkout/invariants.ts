@@ -2,7 +2,7 @@ import { isAbandoned } from '../engine/recovery.js';
 import { compensationOrder, foldEvents } from '../engine/step-state.js';
 import type { SagaStatus, StepEvent } from '../engine/store.js';
 import { sagaIdOfKey, type Dialect, type SqlDatabase } from '../store/sql.js';
-import { CHECKOUT_STEPS } from './checkout-saga.js';
+import { CHECKOUT_SAGA, CHECKOUT_STEPS } from './checkout-saga.js';
 
 /**
  * The invariants of SAGA-SEMANTICS.md checked over a whole database: what `saga verify` prints
@@ -48,6 +48,18 @@ const checks = (dialect: Dialect): readonly Check[] => [
           WHERE l.kind = 'charge' AND (s.saga_id IS NULL OR s.status = 'compensated')
             AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = l.idempotency_key)`,
     message: (r) => `the provider holds charge ${r.idempotency_key} (${r.amount_cents} cents) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
+  },
+  {
+    // Our payments row and the provider's ledger tell the same story about the charge.
+    invariant: 'payment-disagrees-with-provider',
+    sql: `SELECT p.payment_id, p.saga_id, p.status,
+            (SELECT kind FROM provider_ledger WHERE idempotency_key = p.saga_id || ':payment') AS provider_charge,
+            (SELECT count(*) FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment') AS provider_refunds
+          FROM payments p
+          WHERE (p.status = 'charged' AND (coalesce((SELECT kind FROM provider_ledger WHERE idempotency_key = p.saga_id || ':payment'), '') <> 'charge'
+                   OR EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment')))
+             OR (p.status = 'refunded' AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment'))`,
+    message: (r) => `payment ${r.payment_id} of saga ${r.saga_id} is ${r.status}, but the provider shows ${r.provider_charge ?? 'no charge'} and ${r.provider_refunds} refund(s)`,
   },
   {
     invariant: 'charged-twice',
@@ -135,7 +147,8 @@ async function logDisagreements(db: SqlDatabase): Promise<Violation[]> {
   const events = await db.all<{ saga_id: string; status: SagaStatus; step_index: number; phase: StepEvent['phase']; event: StepEvent['event']; attempt: number; uncertain: number | null }>(
     `SELECT s.saga_id, s.status, e.step_index, e.phase, e.event, e.attempt, e.uncertain
      FROM sagas s JOIN saga_events e ON e.saga_id = s.saga_id
-     WHERE s.status IN ('completed', 'compensated') ORDER BY s.saga_id, e.event_id`,
+     WHERE s.status IN ('completed', 'compensated') AND s.definition = ? ORDER BY s.saga_id, e.event_id`,
+    [CHECKOUT_SAGA],
   );
   let i = 0;
   while (i < events.length) {

@@ -17,6 +17,14 @@ export class IdempotencyConflictError extends Error {
   }
 }
 
+/** The caller's signal aborted while it waited on a saga another process is driving. */
+export class WaitInterruptedError extends Error {
+  constructor(readonly sagaId: string) {
+    super(`stopped waiting for saga ${sagaId}; its owner goes on driving it (see \`saga show ${sagaId}\`)`);
+    this.name = 'WaitInterruptedError';
+  }
+}
+
 /** The saga was deleted while this process waited on it (a reset of the database). */
 export class SagaVanishedError extends Error {
   constructor(readonly sagaId: string) {
@@ -33,6 +41,8 @@ export interface RunOnceOptions {
   readonly requestHash?: string;
   /** Told when this process lost its saga to a recoverer and now waits for the outcome. */
   readonly onTakenOver?: (sagaId: string) => void;
+  /** Told which saga this call is about once it knows (an earlier one's, for a replayed key). */
+  readonly onSaga?: (sagaId: string) => void;
 }
 
 export interface RunOnceResult {
@@ -50,7 +60,7 @@ export interface RunOnceResult {
 export async function runSagaOnce<I>(def: SagaDefinition<I>, input: I, definitions: DefinitionRegistry, deps: EngineDeps, opts: RunOnceOptions): Promise<RunOnceResult> {
   const { idempotencyKey: key, requestHash } = opts;
   const earlier = key === undefined ? undefined : await sagaForKey(deps, key, requestHash);
-  if (earlier !== undefined) return { outcome: await outcomeOf(def, earlier, definitions, deps), replayed: true };
+  if (earlier !== undefined) return { outcome: await outcomeOf(def, earlier, definitions, deps, opts), replayed: true };
   try {
     const outcome = await startSaga(def, input, deps, {
       sagaId: opts.sagaId,
@@ -63,13 +73,13 @@ export async function runSagaOnce<I>(def: SagaDefinition<I>, input: I, definitio
     if (err instanceof DuplicateSagaKeyError && key !== undefined) {
       const winner = await sagaForKey(deps, key, requestHash);
       if (winner === undefined) throw err;
-      return { outcome: await outcomeOf(def, winner, definitions, deps), replayed: true };
+      return { outcome: await outcomeOf(def, winner, definitions, deps, opts), replayed: true };
     }
     if (err instanceof LostOwnershipError) {
       opts.onTakenOver?.(opts.sagaId);
       const current = await deps.store.getSaga(opts.sagaId);
       if (current === undefined) throw new SagaVanishedError(opts.sagaId);
-      return { outcome: await outcomeOf(def, current, definitions, deps), replayed: false };
+      return { outcome: await outcomeOf(def, current, definitions, deps, opts), replayed: false };
     }
     throw err;
   }
@@ -81,18 +91,23 @@ async function sagaForKey(deps: EngineDeps, key: string, requestHash: string | u
   return existing;
 }
 
-/** Until the saga ends: wait while someone owns it, take it over when nobody does. */
-async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definitions: DefinitionRegistry, deps: EngineDeps): Promise<SagaOutcome> {
+/**
+ * Until the saga ends: wait while someone owns it, take it over when nobody does (then a signal
+ * rolls it back like any checkout of ours). A signal while another process drives it stops the
+ * wait, not the saga.
+ */
+async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definitions: DefinitionRegistry, deps: EngineDeps, opts: RunOnceOptions): Promise<SagaOutcome> {
   const { faults: _theirs, ...withoutFaults } = deps;
+  opts.onSaga?.(saga.sagaId);
   let current = saga;
   while (!isTerminal(current.status) && current.status !== 'stuck') {
+    if (opts.signal?.aborted) throw new WaitInterruptedError(saga.sagaId);
     if (isAbandoned(current, deps.clock.now(), deps.owner.host, pidAlive)) {
-      const result = await recoverSaga(current, definitions, { ...withoutFaults, pidAlive });
+      const result = await recoverSaga(current, definitions, { ...withoutFaults, pidAlive }, opts.signal);
       if (result.action === 'recovered') return result.outcome;
-      // Another waiter won the take-over: wait for it like for any owner.
-    } else {
-      await deps.clock.sleep(100);
     }
+    // Owned, or another waiter won the take-over (or holds the row for a moment): wait.
+    await deps.clock.sleep(100, opts.signal);
     const latest = await deps.store.getSaga(saga.sagaId);
     if (latest === undefined) throw new SagaVanishedError(saga.sagaId);
     current = latest;

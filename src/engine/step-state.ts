@@ -34,6 +34,9 @@ export function applyEvent(state: StepState, ev: StepEvent): StepState {
   const next = { ...state };
   if (ev.phase === 'action') {
     if (ev.event === 'started') {
+      // A new attempt while the last one never got an outcome (its owner died or stalled
+      // mid-call): that earlier attempt may still take effect, whatever this one does.
+      if (state.action === 'uncertain') next.sawUncertainFailure = true;
       next.actionAttempts = Math.max(next.actionAttempts, ev.attempt);
       next.action = 'uncertain';
     } else if (ev.event === 'succeeded') {

@@ -184,3 +184,39 @@ describe('several reruns of an abandoned --key checkout at once', () => {
     expect((await runSaga(['verify'], { cwd: d })).code).toBe(0);
   });
 });
+
+describe('waiting on a saga another process drives', () => {
+  it('Ctrl-C stops the wait, not the saga: exit 130, and the owner completes it', async () => {
+    const d = dir();
+    expect((await runSaga(['seed'], { cwd: d })).code).toBe(0);
+    const args = ['checkout', '--product', '101', '--qty', '1', '--key', 'slow-1'];
+    const owner = startSaga([...args, '--fail-at', 'payment', '--fail-mode', 'transient', '--fail-times', '1'], { cwd: d, env: { SAGA_RETRY_BASE_MS: '1500' } });
+    await until(() => readLog(join(d, 'saga.log')).some((l) => l.event === 'retrying'));
+    const waiter = startSaga(args, { cwd: d });
+    await new Promise((r) => setTimeout(r, 400));
+    waiter.child.kill('SIGINT');
+    const w = await waiter.done;
+    expect(w.code).toBe(130);
+    expect(w.stderr).toMatch(/interrupted: stopped waiting for saga \S+; its owner goes on driving it/);
+    oneLine(w.stderr);
+    const o = await owner.done;
+    expect(o.code).toBe(0);
+    expect((await runSaga(['verify'], { cwd: d })).code).toBe(0);
+  });
+});
+
+describe('recover --watch and stuck sagas', () => {
+  it('the daemon leaves stuck sagas to an explicit `saga recover`', async () => {
+    const d = dir();
+    const stuck = await runSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'shipping', '--fail-compensation', 'inventory', '--json'], { cwd: d });
+    expect(stuck.code).toBe(4);
+    const watcher = startSaga(['recover', '--watch', '--interval', '50'], { cwd: d });
+    await new Promise((r) => setTimeout(r, 700));
+    watcher.child.kill('SIGTERM');
+    expect((await watcher.done).code).toBe(0);
+    expect(readLog(join(d, 'saga.log')).filter((l) => l.event === 'taken-over')).toHaveLength(0);
+    const recovered = await runSaga(['recover', '--json'], { cwd: d });
+    expect(recovered.code).toBe(0);
+    expect(JSON.parse(recovered.stdout).recovered).toEqual([expect.objectContaining({ sagaId: JSON.parse(stuck.stdout).sagaId, from: 'stuck', status: 'compensated' })]);
+  });
+});

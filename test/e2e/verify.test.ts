@@ -25,6 +25,8 @@ const tampers: [string, string, (db: Reader, f: Fixture) => Promise<void>][] = [
   ['completed-saga-incomplete', 'a completed saga with a refunded payment', (db, f) => db.run(`UPDATE payments SET status = 'refunded' WHERE saga_id = ?`, [f.completed])],
   ['stock-held-by-rolled-back-saga', 'a rolled-back saga still holding stock', (db, f) => db.run(`UPDATE reservations SET status = 'held' WHERE saga_id = ?`, [f.compensated])],
   ['money-conserved', 'money that does not add up for a customer', (db) => db.run('UPDATE provider_accounts SET balance_cents = balance_cents - 1 WHERE customer_id = 1')],
+  ['payment-disagrees-with-provider', 'a payment marked charged whose charge the provider refunded', (db, f) =>
+    db.run(`INSERT INTO provider_ledger (idempotency_key, kind, customer_id, amount_cents, charge_key, created_at) VALUES (?, 'refund', 1, 8999, ?, 0)`, [`${f.completed}:payment:compensate`, `${f.completed}:payment`])],
   ['log-disagrees', 'a completed saga whose log lacks a step', (db, f) => db.run(`DELETE FROM saga_events WHERE saga_id = ? AND step = 'shipping'`, [f.completed])],
 ];
 

@@ -3,7 +3,7 @@ import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checko
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector } from '../../engine/faults.js';
-import { IdempotencyConflictError, runSagaOnce, SagaVanishedError } from '../../engine/run-once.js';
+import { IdempotencyConflictError, runSagaOnce, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
 import { ExitCode, SagaError, UsageError } from '../../errors.js';
 import { openApp, processOwner } from '../app.js';
@@ -40,7 +40,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const requestHash = `product=${input.productId};qty=${input.qty};customer=${input.customerId}`;
 
     const { logger, close } = commandLogger(ctx);
-    const sagaId = newSagaId();
+    let sagaId = newSagaId();
     const interrupts = listenForInterrupts((sig) => {
       ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
       close();
@@ -54,7 +54,8 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
         signal: interrupts.signal,
         ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash: `product=${input.productId};qty=${input.qty};customer=${input.customerId}` }),
         onTakenOver: (id) => ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`),
-      }).catch(explain);
+        onSaga: (id) => (sagaId = id),
+      }).catch((err: unknown) => explain(err, interrupts.exitCode()));
       const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
@@ -67,11 +68,12 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
 }
 
 /** The engine's word for what went wrong, as the user's. */
-function explain(err: unknown): never {
+function explain(err: unknown, interruptedExitCode: number | undefined): never {
   if (err instanceof IdempotencyConflictError) {
     throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
   }
   if (err instanceof SagaVanishedError) throw new SagaError(err.message, ExitCode.internal);
+  if (err instanceof WaitInterruptedError) throw new SagaError(`interrupted: ${err.message}`, interruptedExitCode ?? ExitCode.sigint);
   throw err;
 }
 

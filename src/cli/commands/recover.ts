@@ -30,7 +30,7 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
   try {
     if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
     const results = await recoverAbandonedSagas(app.definitions, deps);
-    const stuck = results.some((r) => r.action === 'recovered' && r.outcome.status === 'stuck');
+    const stuck = results.some((r) => (r.action === 'recovered' && r.outcome.status === 'stuck') || r.action === 'failed');
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ recovered: results.map(toJson), stuck })}\n`);
     else ctx.stdout.write(results.length === 0 ? 'nothing to recover: every saga is terminal\n' : `${results.map(render).join('\n')}\n`);
     return stuck ? ExitCode.rollbackIncomplete : ExitCode.ok;
@@ -53,7 +53,7 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   try {
     while (!interrupts.signal.aborted) {
       try {
-        for (const r of await recoverAbandonedSagas(definitions, deps, interrupts.signal)) {
+        for (const r of await recoverAbandonedSagas(definitions, deps, { signal: interrupts.signal, skipStuck: true })) {
           if (r.action === 'owned') continue;
           ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
         }
@@ -75,10 +75,11 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
 function toJson(r: RecoveryResult) {
   return r.action === 'recovered'
     ? { sagaId: r.sagaId, from: r.from, action: r.action, direction: r.direction, status: r.outcome.status, error: r.outcome.error ?? null }
-    : { sagaId: r.sagaId, from: r.from, action: r.action };
+    : { sagaId: r.sagaId, from: r.from, action: r.action, ...(r.action === 'failed' ? { error: r.error } : {}) };
 }
 
 function render(r: RecoveryResult): string {
+  if (r.action === 'failed') return `${r.sagaId}  ${r.from.padEnd(12)} could not be recovered: ${r.error}`;
   if (r.action !== 'recovered') {
     const why = { owned: 'skipped: its owner is alive and its lease current', 'taken-by-another': 'skipped: another recoverer took it', 'unknown-definition': 'skipped: unknown saga definition' }[r.action];
     return `${r.sagaId}  ${r.from.padEnd(12)} ${why}`;

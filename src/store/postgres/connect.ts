@@ -39,16 +39,18 @@ export async function openPool(url: string, durability: 'full' | 'normal' = 'ful
 /** A PostgreSQL transaction on one pooled client: BEGIN, fn, COMMIT (ROLLBACK on any error). */
 export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A connection whose ROLLBACK fails is not handed back to the pool for the next caller.
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
