@@ -5,7 +5,7 @@
  * Runs on every test backend (SQLite, PostgreSQL), with a fixed budget per backend (FC_RUNS,
  * default 20 runs each: about 17 s on SQLite and 30 s on PostgreSQL on 2 cores, where one CLI
  * process and one new database cost more). The seed is in the test name and in the failure
- * message; replay a failure with `FC_SEED=<seed> [FC_PATH=<path>] npx vitest run test/faults/random-schedules.test.ts`
+ * message; replay a failure with `FC_SEED=<seed> [FC_PATH=<path>] npm test -- test/faults/random-schedules.test.ts`
  * (add `-t postgres` or `-t sqlite` for one backend).
  */
 import fc from 'fast-check';
@@ -125,7 +125,7 @@ describe.each(BACKENDS)('random schedules of failures, crashes and recovery on $
       const why = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
       throw new Error(
         `${fc.defaultReportMessage(details) ?? 'property failed'}\n\nWhat failed: ${why}\n\n` +
-          `Replay this case: FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx vitest run test/faults/random-schedules.test.ts`,
+          `Replay this case: FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npm test -- test/faults/random-schedules.test.ts`,
         { cause: details.errorInstance },
       );
     }
