@@ -44,9 +44,11 @@ function writable(path: string): boolean {
   }
 }
 
-/** The command's logger: JSON lines to the log file, readable lines to stderr. */
+/**
+ * The command's logger: JSON lines to the log file, readable lines to stderr. Commands call
+ * `checkLogFile` first, before they change anything.
+ */
 export function commandLogger(ctx: CommandContext, opts: { console?: boolean } = {}): { logger: Logger; close(): void } {
-  checkLogFile(ctx.settings.logFile);
   return createLogger({
     level: ctx.settings.logLevel,
     logFile: ctx.settings.logFile,

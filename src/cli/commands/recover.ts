@@ -2,7 +2,7 @@ import { pidAlive, recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult
 import { systemClock } from '../../engine/runner.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { openApp, processOwner, type App } from '../app.js';
-import { commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 
 export interface RecoverFlags {
@@ -18,6 +18,7 @@ export interface RecoverFlags {
  */
 export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): Promise<number> {
   if (flags.interval !== undefined && !flags.watch) throw new UsageError('--interval goes with --watch: add --watch, or leave --interval out');
+  checkLogFile(ctx.settings.logFile);
   const { logger, close } = commandLogger(ctx);
   let app: App;
   try {
