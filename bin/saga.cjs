@@ -19,9 +19,16 @@ if (!fs.existsSync(bundle)) {
   return;
 }
 
+// V8 checks a code cache against the source's length only, so a rebuilt bundle of the same length
+// would run stale code: the cache is used only with the build it was made from (size and mtime).
+const writing = process.argv[2] === '--write-code-cache';
+const stat = fs.statSync(bundle);
+const buildId = `${stat.size}:${stat.mtimeMs}`;
 let cachedData;
 try {
-  cachedData = fs.readFileSync(cacheFile);
+  const cache = fs.readFileSync(cacheFile);
+  const newline = cache.indexOf(10);
+  if (!writing && cache.subarray(0, newline).toString() === buildId) cachedData = cache.subarray(newline + 1);
 } catch {
   cachedData = undefined;
 }
@@ -30,7 +37,7 @@ const bundleModule = { exports: {} };
 script.runInThisContext()(bundleModule.exports, Module.createRequire(bundle), bundleModule, bundle, path.dirname(bundle));
 const { main } = bundleModule.exports;
 
-if (process.argv[2] === '--write-code-cache') {
+if (writing) {
   writeCodeCache().catch((err) => {
     process.stderr.write(`saga: could not write the code cache (saga still works, only starts slower): ${err.message}\n`);
   });
@@ -52,6 +59,6 @@ async function writeCodeCache() {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   process.exitCode = 0;
-  fs.writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+  fs.writeFileSync(`${cacheFile}.tmp`, Buffer.concat([Buffer.from(`${buildId}\n`), script.createCachedData()]));
   fs.renameSync(`${cacheFile}.tmp`, cacheFile);
 }
