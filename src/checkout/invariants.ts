@@ -52,13 +52,14 @@ const checks = (dialect: Dialect): readonly Check[] => [
   {
     // Our payments row and the provider's ledger tell the same story about the charge.
     invariant: 'payment-disagrees-with-provider',
-    sql: `SELECT p.payment_id, p.saga_id, p.status,
-            (SELECT kind FROM provider_ledger WHERE idempotency_key = p.saga_id || ':payment') AS provider_charge,
-            (SELECT count(*) FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment') AS provider_refunds
-          FROM payments p
-          WHERE (p.status = 'charged' AND (coalesce((SELECT kind FROM provider_ledger WHERE idempotency_key = p.saga_id || ':payment'), '') <> 'charge'
-                   OR EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment')))
-             OR (p.status = 'refunded' AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment'))`,
+    sql: `WITH provider AS (
+            SELECT p.payment_id, p.saga_id, p.status,
+              (SELECT kind FROM provider_ledger WHERE idempotency_key = p.saga_id || ':payment') AS provider_charge,
+              (SELECT count(*) FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = p.saga_id || ':payment') AS provider_refunds
+            FROM payments p)
+          SELECT * FROM provider
+          WHERE (status = 'charged' AND (coalesce(provider_charge, '') <> 'charge' OR provider_refunds > 0))
+             OR (status = 'refunded' AND provider_refunds = 0)`,
     message: (r) => `payment ${r.payment_id} of saga ${r.saga_id} is ${r.status}, but the provider shows ${r.provider_charge ?? 'no charge'} and ${r.provider_refunds} refund(s)`,
   },
   {
@@ -69,12 +70,12 @@ const checks = (dialect: Dialect): readonly Check[] => [
   },
   {
     invariant: 'money-conserved',
-    sql: `SELECT a.customer_id, a.opening_balance_cents, a.balance_cents,
-            coalesce((SELECT sum(c.amount_cents) FROM provider_ledger c WHERE c.kind = 'charge' AND c.customer_id = a.customer_id
-              AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0) AS kept_cents
-          FROM provider_accounts a
-          WHERE a.opening_balance_cents <> a.balance_cents + coalesce((SELECT sum(c.amount_cents) FROM provider_ledger c WHERE c.kind = 'charge'
-            AND c.customer_id = a.customer_id AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0)`,
+    sql: `WITH accounts AS (
+            SELECT a.customer_id, a.opening_balance_cents, a.balance_cents,
+              coalesce((SELECT sum(c.amount_cents) FROM provider_ledger c WHERE c.kind = 'charge' AND c.customer_id = a.customer_id
+                AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0) AS kept_cents
+            FROM provider_accounts a)
+          SELECT * FROM accounts WHERE opening_balance_cents <> balance_cents + kept_cents`,
     message: (r) => `customer ${r.customer_id}: opening balance ${r.opening_balance_cents} <> balance ${r.balance_cents} + charges kept ${r.kept_cents}`,
   },
   {

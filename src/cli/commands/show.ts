@@ -1,25 +1,26 @@
 import { checkoutRows, formatMoney } from '../../checkout/queries.js';
 import { ExitCode, UsageError } from '../../errors.js';
+import type { SagaRecord } from '../../engine/store.js';
 import { openApp, type App } from '../app.js';
 import { sagaIdsMatching } from '../../store/read-models.js';
 import type { CommandContext } from '../context.js';
 import { chalkFor, formatDuration, formatTime, paintStatus } from '../output/format.js';
 import { renderTimeline } from '../output/timeline.js';
 
-/** The full id, or the one id that starts or ends with what was given (6 characters or more). */
-async function resolveSagaId(db: App['db'], given: string): Promise<string> {
-  if (!/^[0-9a-f-]{6,36}$/i.test(given)) return given;
-  if ((await db.get('SELECT 1 AS one FROM sagas WHERE saga_id = ?', [given])) !== undefined) return given;
-  const matches = await sagaIdsMatching(db, given.toLowerCase());
+/** The saga with the full id, else the one whose id starts or ends with what was given (6 characters or more). */
+async function findSaga(app: App, given: string): Promise<SagaRecord | undefined> {
+  const exact = await app.store.getSaga(given);
+  if (exact !== undefined || !/^[0-9a-f-]{6,36}$/i.test(given)) return exact;
+  const matches = await sagaIdsMatching(app.db, given.toLowerCase());
   if (matches.length > 1) throw new UsageError(`${given} matches more than one saga: give more of the id (see \`saga list\`)`);
-  return matches[0] ?? given;
+  return matches[0] === undefined ? undefined : app.store.getSaga(matches[0]);
 }
 
 /** `saga show <sagaId>`: the saga's timeline from the log, its input and the rows it produced. */
 export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx: CommandContext): Promise<number> {
   const app = await openApp(ctx.settings, 'never');
   try {
-    const saga = await app.store.getSaga(await resolveSagaId(app.db, flags.sagaId));
+    const saga = await findSaga(app, flags.sagaId);
     if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`);
     const events = await app.store.getEvents(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
