@@ -8,6 +8,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Build the CLI bundle and start a throwaway PostgreSQL once, before any test runs.
     globalSetup: ['test/support/global-setup.ts'],
+    // Every test file removes the temporary directories it made.
+    setupFiles: ['test/support/cleanup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -1,6 +1,8 @@
 /**
- * Kill the real `saga checkout` at every crash point of every step and every compensation, then
- * let `saga recover` take over, and check the invariants of SAGA-SEMANTICS.md on the database.
+ * A crash at every crash point of every step and every compensation, then recovery, then the
+ * invariants (docs/guarantees.md) on the database. The whole matrix runs in process, where a
+ * thrown crash is the same crash (see ./in-process.ts); a sample of it, `--fail-mode crash`, and
+ * kills from outside SIGKILL the real `saga checkout` and recover with the real `saga recover`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
@@ -8,6 +10,7 @@ import {
   chargesOf, checkout, checkoutArgs, closeReaders, expectHealthy, explain, isRefunded, linesOf, newShop, readState, recover, sagaStatus,
   startIn, takeOvers, waitFor, type CheckoutSpec, type Shop, type ShopState,
 } from './helpers.js';
+import { checkoutInProcess, recoverInProcess } from './in-process.js';
 
 /** The fault that makes each compensation run: a later step has to fail. */
 const ROLLBACK_THROUGH: Record<string, CheckoutSpec> = {
@@ -71,11 +74,19 @@ CASES.find((c) => c.point === 'compensation:payment:after-effect')!.atCrash = (s
   expect(s.payments.map((p) => p.status)).toEqual(['charged']);
 };
 
-/** After recovery: one saga, ended as expected, by exactly one take-over, all invariants hold. */
-async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | 'compensated') {
+/** Recovery by the real `saga recover` (exit 0), or in process: what it did to each saga. */
+async function recoverBy(shop: Shop, how: 'cli' | 'in-process'): Promise<(string | undefined)[][]> {
+  if (how === 'in-process') {
+    return (await recoverInProcess(shop)).map((r) => [r.sagaId, r.action, r.action === 'recovered' ? r.outcome.status : undefined]);
+  }
   const rec = await recover(shop);
   expect(rec.code, explain(rec)).toBe(0);
-  expect(rec.result?.recovered.map((r) => [r.sagaId, r.action, r.status])).toEqual([[sagaId, 'recovered', ends]]);
+  return (rec.result?.recovered ?? []).map((r) => [r.sagaId, r.action, r.status]);
+}
+
+/** After recovery: one saga, ended as expected, by exactly one take-over, all invariants hold. */
+async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | 'compensated', how: 'cli' | 'in-process' = 'cli') {
+  expect(await recoverBy(shop, how)).toEqual([[sagaId, 'recovered', ends]]);
   const state = await expectHealthy(shop);
   expect(state.sagas.map((s) => [s.saga_id, s.status])).toEqual([[sagaId, ends]]);
   expect(takeOvers(shop, sagaId)).toBe(1);
@@ -95,30 +106,43 @@ async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | '
 describe.each(BACKENDS)('crash recovery on $name', (backend) => {
   afterEach(closeReaders);
 
-  describe('a crash at every point of every step and compensation is recovered', () => {
-    it.each(CASES)('SAGA_CRASH_AT=$point -> recovered, $ends', async ({ point, faults, ends, mayLeaveNothing, atCrash }) => {
-      const shop = await newShop(backend);
+  /** Crashes at `point`, then checks what the crash left and that recovery ends the saga as it must. */
+  async function crashAndRecover({ point, faults, ends, mayLeaveNothing, atCrash }: CrashCase, how: 'cli' | 'in-process') {
+    const shop = await newShop(backend);
+    if (how === 'cli') {
       const run = await checkout(shop, faults, { SAGA_CRASH_AT: point });
       expect(run.signal, explain(run)).toBe('SIGKILL');
+    } else {
+      const run = await checkoutInProcess(shop, faults, { SAGA_CRASH_AT: point });
+      expect(run.crashed, JSON.stringify(run.outcome)).toBe(point);
+    }
 
-      const atKill = await readState(shop);
-      if (atKill.sagas.length === 0 && mayLeaveNothing === true) {
-        // Nothing was committed: the checkout left no trace, and there is nothing to recover.
-        const rec = await recover(shop);
-        expect(rec.code, explain(rec)).toBe(0);
-        expect(rec.result?.recovered).toEqual([]);
-        const state = await expectHealthy(shop);
-        expect(state.reservations).toEqual([]);
-        expect(state.ledger).toEqual([]);
-        return;
-      }
-      expect(atKill.sagas).toHaveLength(1);
-      const sagaId = atKill.sagas[0]!.saga_id;
-      expect(['running', 'compensating']).toContain(atKill.sagas[0]!.status);
-      atCrash?.(atKill, sagaId);
+    const atKill = await readState(shop);
+    if (atKill.sagas.length === 0 && mayLeaveNothing === true) {
+      // Nothing was committed: the checkout left no trace, and there is nothing to recover.
+      expect(await recoverBy(shop, how)).toEqual([]);
+      const state = await expectHealthy(shop);
+      expect(state.reservations).toEqual([]);
+      expect(state.ledger).toEqual([]);
+      return;
+    }
+    expect(atKill.sagas).toHaveLength(1);
+    const sagaId = atKill.sagas[0]!.saga_id;
+    expect(['running', 'compensating']).toContain(atKill.sagas[0]!.status);
+    atCrash?.(atKill, sagaId);
 
-      await expectRecovered(shop, sagaId, ends);
-    });
+    await expectRecovered(shop, sagaId, ends, how);
+  }
+
+  describe('a crash at every point of every step and compensation is recovered (in process)', () => {
+    it.each(CASES)('SAGA_CRASH_AT=$point -> recovered, $ends', (c) => crashAndRecover(c, 'in-process'));
+  });
+
+  describe('SIGKILL of the real CLI at a sample of those points, recovered by the real `saga recover`', () => {
+    // Inside a local step's open transaction; between the write-ahead record and the provider;
+    // in a rollback before a compensation. --fail-mode crash below covers the after-effect points.
+    const SAMPLE = ['action:inventory:after-effect', 'action:payment:before', 'compensation:inventory:before'];
+    it.each(CASES.filter((c) => SAMPLE.includes(c.point)))('SAGA_CRASH_AT=$point -> SIGKILL, recovered, $ends', (c) => crashAndRecover(c, 'cli'));
   });
 
   describe('--fail-mode crash kills the process in the middle of the step', () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
@@ -22,6 +23,8 @@ export interface TestBackend {
   readonly name: 'sqlite' | 'postgres';
   /** A `--db` value naming a new, empty database (SQLite: a file in `dir`). */
   freshDb(dir: string): Promise<string>;
+  /** A `--db` value naming a new database already seeded by `saga seed` (a copy of a template). */
+  seededDb(dir: string): Promise<string>;
   /** A new, migrated database opened in this process, as the CLI would open it. */
   open(dir: string): Promise<OpenedBackend>;
 }
@@ -39,6 +42,11 @@ export interface OpenedBackend {
 const sqlite: TestBackend = {
   name: 'sqlite',
   freshDb: async (dir) => join(dir, `saga-${randomUUID().slice(0, 8)}.db`),
+  async seededDb(dir) {
+    const path = await this.freshDb(dir);
+    copyFileSync(inject('sqliteTemplate'), path);
+    return path;
+  },
   async open(dir) {
     const path = await this.freshDb(dir);
     const raw = openSqlite(path, { durability: 'normal' });
@@ -58,6 +66,7 @@ function postgres(adminUrl: string): TestBackend {
   return {
     name: 'postgres',
     freshDb: () => createPostgresDatabase(adminUrl),
+    seededDb: () => createPostgresDatabase(adminUrl, inject('pgTemplate')),
     async open() {
       const url = await createPostgresDatabase(adminUrl);
       const pool = await openPool(url);

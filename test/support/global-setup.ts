@@ -1,5 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 
@@ -7,28 +11,55 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Admin URL of the throwaway PostgreSQL server, or '' when SAGA_TEST_SKIP_POSTGRES=1. */
     pgAdminUrl: string;
+    /** A PostgreSQL database seeded by `saga seed`, to copy with CREATE DATABASE … TEMPLATE. */
+    pgTemplate: string;
+    /** A SQLite file seeded by `saga seed`, to copy. */
+    sqliteTemplate: string;
   }
 }
 
+const PG_TEMPLATE = 'saga_seeded_template';
 let server: PostgresServer | undefined;
+let work: string | undefined;
 
 /**
  * Before any test: bundle src/ into dist/saga.cjs (spawned `saga` processes run the code under
- * test) and start a throwaway PostgreSQL server on loopback. After all tests: stop and remove it.
- * SAGA_TEST_SKIP_POSTGRES=1 skips PostgreSQL for a quick local run; CI never sets it.
+ * test), start a throwaway PostgreSQL server on loopback, and seed one database of each kind with
+ * the real `saga seed`: suites that need a seeded shop copy it (a file copy, or CREATE DATABASE …
+ * TEMPLATE) instead of spawning `saga seed` again each time. After all tests: stop and remove
+ * everything. SAGA_TEST_SKIP_POSTGRES=1 skips PostgreSQL for a quick local run; CI never sets it.
  */
 export async function setup(project: TestProject): Promise<void> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  work = mkdtempSync(join(tmpdir(), 'saga-templates-'));
+  const seed = (db: string) =>
+    execFileSync(process.execPath, [join(root, 'bin/saga.cjs'), 'seed'], { cwd: work, env: { ...process.env, SAGA_DB: db, LOG_LEVEL: 'silent' }, stdio: 'pipe' });
+  const sqliteTemplate = join(work, 'seeded.db');
+  seed(sqliteTemplate);
+  project.provide('sqliteTemplate', sqliteTemplate);
   if (process.env.SAGA_TEST_SKIP_POSTGRES === '1') {
     if (process.env.CI === 'true') throw new Error('SAGA_TEST_SKIP_POSTGRES=1 is for local runs only; CI always tests PostgreSQL');
     project.provide('pgAdminUrl', '');
+    project.provide('pgTemplate', '');
     return;
   }
-  server = await startPostgres();
+  // The suites test saga's logic, not the server's disk: fsync off makes each new database and
+  // commit cheap. The benchmark starts its own server with fsync on.
+  server = await startPostgres({ fsync: false });
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${PG_TEMPLATE}`);
+  } finally {
+    await admin.end();
+  }
+  seed(server.url(PG_TEMPLATE));
   project.provide('pgAdminUrl', server.adminUrl);
+  project.provide('pgTemplate', PG_TEMPLATE);
 }
 
 export async function teardown(): Promise<void> {
   server?.stop();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
-/** Creates a database on the test server and returns its URL. */
-export async function createPostgresDatabase(adminUrl: string): Promise<string> {
+/** Creates a database on the test server (empty, or a copy of `template`) and returns its URL. */
+export async function createPostgresDatabase(adminUrl: string, template?: string): Promise<string> {
   const name = `saga_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.query(`CREATE DATABASE ${name}${template === undefined ? '' : ` TEMPLATE ${template}`}`);
   } finally {
     await admin.end();
   }

@@ -33,7 +33,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/** `fsync: false` for the test suites (faster, not crash-safe for the server); the benchmark keeps it on. */
+export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<PostgresServer> {
   const bin = findPostgresBin();
   if (bin === undefined) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: install the postgresql package (.ci/run does)');
   const asRoot = process.getuid?.() === 0;
@@ -46,8 +47,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
   run('initdb', ['-D', data, '-U', 'saga', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  // fsync stays on: the durability numbers in the benchmark must mean something.
-  run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300`, 'start']);
+  // fsync stays on by default: the durability numbers in the benchmark must mean something.
+  const durability = opts.fsync === false ? ' -c fsync=off -c full_page_writes=off' : '';
+  run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`, 'start']);
   const url = (database: string) => `postgres://saga@127.0.0.1:${port}/${database}`;
   return {
     url,
