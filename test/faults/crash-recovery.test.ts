@@ -4,7 +4,7 @@
  * thrown crash is the same crash (see ./in-process.ts); a sample of it, `--fail-mode crash`, and
  * kills from outside SIGKILL the real `saga checkout` and recover with the real `saga recover`.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import {
   chargesOf, checkout, checkoutArgs, closeReaders, expectHealthy, explain, isRefunded, linesOf, newShop, readState, recover, sagaStatus,
@@ -103,8 +103,8 @@ async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | '
   return state;
 }
 
-describe.each(BACKENDS)('crash recovery on $name', (backend) => {
-  afterEach(closeReaders);
+describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
+  afterAll(closeReaders);
 
   /** Crashes at `point`, then checks what the crash left and that recovery ends the saga as it must. */
   async function crashAndRecover({ point, faults, ends, mayLeaveNothing, atCrash }: CrashCase, how: 'cli' | 'in-process') {

@@ -2,15 +2,15 @@
  * `checkout --key`: a repeated command does nothing new and replays the first outcome; concurrent
  * commands with one key make one saga. Two `saga recover` at once never drive the same saga.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import {
   chargesOf, checkout, checkoutArgs, closeReaders, CRASH_POINTS, expectHealthy, explain, newShop, parseReport, readState, recover, startIn,
   takeOvers, type CheckoutSpec,
 } from './helpers.js';
 
-describe.each(BACKENDS)('idempotency and concurrent recovery on $name', (backend) => {
-  afterEach(closeReaders);
+describe.concurrent.each(BACKENDS)('idempotency and concurrent recovery on $name', (backend) => {
+  afterAll(closeReaders);
 
   describe('the same --key twice replays the first outcome', () => {
     const CASES: { name: string; first: CheckoutSpec; code: number; status: string }[] = [

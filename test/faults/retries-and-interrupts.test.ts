@@ -2,7 +2,7 @@
  * Retries with backoff, timeouts, compensation budgets, `stuck` and its recovery, the SAGA_FAIL_*
  * environment, and Ctrl-C / SIGTERM during a checkout: all through the real CLI.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import type { LogLine } from '../support/cli.js';
 import {
@@ -12,8 +12,8 @@ import {
 
 const time = (l: LogLine) => Date.parse(String(l.time));
 
-describe.each(BACKENDS)('retries, timeouts and interrupts on $name', (backend) => {
-  afterEach(closeReaders);
+describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', (backend) => {
+  afterAll(closeReaders);
 
   describe('transient failures are retried with exponential backoff', () => {
     const BASE_MS = 40;

@@ -25,6 +25,8 @@ export interface TestBackend {
   freshDb(dir: string): Promise<string>;
   /** A `--db` value naming a new database already seeded by `saga seed` (a copy of a template). */
   seededDb(dir: string): Promise<string>;
+  /** A `--db` value naming a new copy of the database `dbArg` names (no process may have it open). */
+  copyDb(dbArg: string, dir: string): Promise<string>;
   /** A new, migrated database opened in this process, as the CLI would open it. */
   open(dir: string): Promise<OpenedBackend>;
 }
@@ -47,6 +49,11 @@ const sqlite: TestBackend = {
     copyFileSync(inject('sqliteTemplate'), path);
     return path;
   },
+  async copyDb(dbArg, dir) {
+    const path = await this.freshDb(dir);
+    copyFileSync(dbArg, path);
+    return path;
+  },
   async open(dir) {
     const path = await this.freshDb(dir);
     const raw = openSqlite(path, { durability: 'normal' });
@@ -67,6 +74,7 @@ function postgres(adminUrl: string): TestBackend {
     name: 'postgres',
     freshDb: () => createPostgresDatabase(adminUrl),
     seededDb: () => createPostgresDatabase(adminUrl, inject('pgTemplate')),
+    copyDb: (dbArg) => createPostgresDatabase(adminUrl, new URL(dbArg).pathname.slice(1)),
     async open() {
       const url = await createPostgresDatabase(adminUrl);
       const pool = await openPool(url);
