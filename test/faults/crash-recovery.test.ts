@@ -4,6 +4,8 @@
  * thrown crash is the same crash (see ./in-process.ts); a sample of it, `--fail-mode crash`, and
  * kills from outside SIGKILL the real `saga checkout` and recover with the real `saga recover`.
  */
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import {
@@ -73,6 +75,35 @@ CASES.find((c) => c.point === 'compensation:payment:after-effect')!.atCrash = (s
   expect(refunds(s)).toBe(1);
   expect(s.payments.map((p) => p.status)).toEqual(['charged']);
 };
+
+/** Whether another process could write the saga's row now, without waiting for a lock. */
+async function sagaRowFree(shop: Shop, sagaId: string): Promise<boolean> {
+  if (shop.db.startsWith('postgres')) {
+    const client = new pg.Client({ connectionString: shop.db });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SET LOCAL lock_timeout = '1ms'");
+      await client.query('SELECT 1 FROM sagas WHERE saga_id = $1 FOR UPDATE', [sagaId]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      await client.end();
+    }
+  }
+  const db = new Database(shop.db, { timeout: 0 });
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
+}
 
 /** Recovery by the real `saga recover` (exit 0), or in process: what it did to each saga. */
 async function recoverBy(shop: Shop, how: 'cli' | 'in-process'): Promise<(string | undefined)[][]> {
@@ -234,8 +265,16 @@ describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
       const { child, done } = startIn(shop, checkoutArgs(spec), { SAGA_LEASE_MS: '300', SAGA_RETRY_BASE_MS: '1500' });
       try {
         await waitFor('a retrying line', async () => (await readState(shop)).events.some((e) => e.event === 'retrying'));
-        child.kill('SIGSTOP');
         const sagaId = (await readState(shop)).sagas[0]!.saga_id;
+        // A process stopped in the middle of a write (a lease renewal) would hold the database's
+        // write lock (SQLite) or the saga's row lock (PostgreSQL) while it is stopped, and nobody
+        // could take the saga over: that is a stall of another kind. Stop it between writes.
+        await waitFor('the checkout stopped between two writes', async () => {
+          child.kill('SIGSTOP');
+          if (await sagaRowFree(shop, sagaId)) return true;
+          child.kill('SIGCONT');
+          return false;
+        });
         await waitFor('the lease to run out', async () => (await readState(shop)).sagas[0]!.lease_until! < Date.now() - 100);
 
         const rec = await recover(shop);
