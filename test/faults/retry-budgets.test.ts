@@ -3,7 +3,6 @@
  * counted separately, each numbered from 1. Checked in both records of every attempt: saga.log
  * and the saga_events table.
  */
-import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { checkout, closeReaders, explain, linesOf, newShop, readState, stepOf, type Shop } from './helpers.js';
@@ -13,16 +12,8 @@ const COMPENSATION_ATTEMPTS = 5;
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe.each(BACKENDS)('exact retry budgets on $name', (backend) => {
-  const shops: Shop[] = [];
-  const shop = async () => {
-    const s = await newShop(backend);
-    shops.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await closeReaders();
-    for (const s of shops.splice(0)) rmSync(s.dir, { recursive: true, force: true });
-  });
+  const shop = () => newShop(backend);
+  afterEach(closeReaders);
 
   /** Attempt numbers of one step's records, from saga.log and from saga_events. */
   async function attempts(s: Shop, sagaId: string, step: string, phase: 'action' | 'compensation', event: string) {

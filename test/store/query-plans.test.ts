@@ -1,5 +1,4 @@
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +118,6 @@ describe('the queries `saga list` and `saga show` run use indexes (SQLite)', () 
 
   afterAll(() => {
     db?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const list = (flags: Parameters<typeof listCommand>[0]) => {
