@@ -3,7 +3,7 @@
  * counted separately, each numbered from 1. Checked in both records of every attempt: saga.log
  * and the saga_events table.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { checkout, closeReaders, explain, linesOf, newShop, readState, stepOf, type Shop } from './helpers.js';
 
@@ -11,9 +11,9 @@ const ACTION_ATTEMPTS = 3;
 const COMPENSATION_ATTEMPTS = 5;
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-describe.each(BACKENDS)('exact retry budgets on $name', (backend) => {
+describe.concurrent.each(BACKENDS)('exact retry budgets on $name', (backend) => {
   const shop = () => newShop(backend);
-  afterEach(closeReaders);
+  afterAll(closeReaders);
 
   /** Attempt numbers of one step's records, from saga.log and from saga_events. */
   async function attempts(s: Shop, sagaId: string, step: string, phase: 'action' | 'compensation', event: string) {
