@@ -23,7 +23,7 @@ export const DEFAULTS = {
   SAGA_RETRY_BASE_MS: '100',
 } as const;
 export type SettingKey = keyof typeof DEFAULTS | 'SAGA_FAIL_AT' | 'SAGA_FAIL_MODE' | 'SAGA_FAIL_TIMES'
-  | 'SAGA_FAIL_COMPENSATION' | 'SAGA_FAIL_COMPENSATION_MODE' | 'SAGA_CRASH_AT';
+  | 'SAGA_FAIL_COMPENSATION' | 'SAGA_FAIL_COMPENSATION_MODE' | 'SAGA_CRASH_AT' | 'SAGA_DELAY_AT';
 
 export function readDotEnv(cwd: string): Record<string, string> {
   const path = `${cwd}/.env`;

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { DEFAULTS, setting, type SettingKey, type Sources } from '../config.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
-import type { FaultPlan } from '../engine/faults.js';
+import { DELAY_POINTS, type FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import type { Durability } from '../store/sqlite/open.js';
@@ -74,7 +74,26 @@ export function resolveFaults(sources: Sources): FaultPlan {
     ...(times === undefined || failCompensation === undefined ? {} : { compensationTimes: times }),
   };
   const crashAt = setting(sources, 'SAGA_CRASH_AT');
-  return crashAt === undefined ? plan : { ...plan, crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) };
+  const delayAt = delayPoints(setting(sources, 'SAGA_DELAY_AT'));
+  return {
+    ...plan,
+    ...(crashAt === undefined ? {} : { crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) }),
+    ...(delayAt === undefined ? {} : { delayAt }),
+  };
+}
+
+/** SAGA_DELAY_AT (tests only): `<point>=<ms>`, comma-separated. */
+function delayPoints(raw: string | undefined): Record<string, number> | undefined {
+  if (raw === undefined) return undefined;
+  const delays: Record<string, number> = {};
+  for (const item of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [point, ms] = item.split('=').map((p) => p.trim());
+    if (!(DELAY_POINTS as readonly string[]).includes(point ?? '') || ms === undefined || !/^\d{1,5}$/.test(ms)) {
+      throw new UsageError(`SAGA_DELAY_AT=${raw} is invalid: give <point>=<milliseconds>, where the point is one of ${DELAY_POINTS.join(', ')}`);
+    }
+    delays[point!] = Number(ms);
+  }
+  return delays;
 }
 
 /**

@@ -8,7 +8,13 @@ import type { Phase } from './definition.js';
  * (for an external step, its write-ahead record is committed; for a local step, nothing of it is).
  * `after-effect`: the effect happened (the provider answered, or the local writes ran inside
  * their open transaction) and its outcome is not committed yet.
+ *
+ * Delay points hold a process still for a while at a named moment, so a test can make a race
+ * that is otherwise a few microseconds wide happen every time. `key:unused`: `--key` was looked
+ * up and no saga has it yet; the new saga is not inserted yet (two processes here both insert,
+ * and only the unique index on the key keeps it to one saga).
  */
+export const DELAY_POINTS = ['key:unused'] as const;
 export const FAULT_MODES = ['error', 'transient', 'timeout', 'crash'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 export const COMPENSATION_FAULT_MODES = ['transient', 'crash'] as const;
@@ -24,6 +30,8 @@ export interface FaultPlan {
   /** Compensation fails this many attempts (default: every attempt). */
   readonly compensationTimes?: number;
   readonly crashAt?: readonly string[];
+  /** Milliseconds to wait at each named delay point (tests only). */
+  readonly delayAt?: Readonly<Record<string, number>>;
 }
 
 export interface FaultInjector {
@@ -33,9 +41,11 @@ export interface FaultInjector {
   armed(name: string): boolean;
   /** Dies here if a crash is armed at this point. */
   point(name: string): void;
+  /** How long to wait at this delay point (0: go on at once). */
+  delayMs(name: string): number;
 }
 
-export const noFaults: FaultInjector = { forAttempt: () => undefined, armed: () => false, point: () => undefined };
+export const noFaults: FaultInjector = { forAttempt: () => undefined, armed: () => false, point: () => undefined, delayMs: () => 0 };
 
 /** What a crash does: in the CLI, SIGKILL (no cleanup, no flush: a real crash); in tests, a throw. */
 export type Crash = (point: string) => never;
@@ -72,5 +82,6 @@ export function faultInjector(plan: FaultPlan, crash: Crash = killProcess): Faul
         crash(name);
       }
     },
+    delayMs: (name) => plan.delayAt?.[name] ?? 0,
   };
 }

@@ -61,6 +61,9 @@ export async function runSagaOnce<I>(def: SagaDefinition<I>, input: I, definitio
   const { idempotencyKey: key, requestHash } = opts;
   const earlier = key === undefined ? undefined : await sagaForKey(deps, key, requestHash);
   if (earlier !== undefined) return { outcome: await outcomeOf(def, earlier, definitions, deps, opts), replayed: true };
+  // A test fault point: widens the race between this lookup and the insert below.
+  const hold = key === undefined ? 0 : (deps.faults?.delayMs('key:unused') ?? 0);
+  if (hold > 0) await deps.clock.sleep(hold, opts.signal);
   try {
     const outcome = await startSaga(def, input, deps, {
       sagaId: opts.sagaId,

@@ -78,6 +78,7 @@ const INPUT_CASES: readonly Omit<Case, 'code'>[] = [
   { name: 'seed --db in a missing directory', args: 'seed --db missing/saga.db', says: /the directory of --db missing\/saga\.db does not exist/ },
   { name: '--db is a directory', args: `${CHECKOUT} --db .`, says: /--db \. is a directory/ },
   { name: 'unknown option', args: `${CHECKOUT} --quantity 2`, says: /unknown option '--quantity'/ },
+  { name: 'SAGA_DELAY_AT=key:unused=soon', args: CHECKOUT, env: { SAGA_DELAY_AT: 'key:unused=soon' }, says: /SAGA_DELAY_AT=key:unused=soon is invalid: give <point>=<milliseconds>/ },
   { name: 'LOG_LEVEL=loud', args: CHECKOUT, env: { LOG_LEVEL: 'loud' }, says: /LOG_LEVEL=loud is invalid/ },
 ];
 

@@ -106,7 +106,9 @@ describe.concurrent.each(BACKENDS)('idempotency and concurrent recovery on $name
   describe('concurrent checkouts with one key', () => {
     it('4 processes at once: one saga, one order, one charge, all report the same sagaId', async () => {
       const shop = await newShop(backend);
-      const runs = await Promise.all(Array.from({ length: 4 }, () => startIn(shop, checkoutArgs({ key: 'k-race', qty: 3 })).done));
+      // Each process waits 1.5 s between finding no saga with the key and inserting its own: all
+      // four pass the lookup, and only the unique index on the key can keep it to one saga.
+      const runs = await Promise.all(Array.from({ length: 4 }, () => startIn(shop, checkoutArgs({ key: 'k-race', qty: 3 }), { SAGA_DELAY_AT: 'key:unused=1500' }).done));
       for (const r of runs) expect(r.code, explain(r)).toBe(0);
       const ids = runs.map((r) => parseReport(r.stdout)?.sagaId);
       const state = await expectHealthy(shop);
