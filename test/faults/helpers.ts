@@ -265,9 +265,11 @@ async function withReader<T>(dbArg: string, fn: (r: Reader) => Promise<T>): Prom
   }
 }
 
-export async function closeReaders(): Promise<void> {
-  const readers = [...pgReaders.values()];
-  pgReaders.clear();
+/** Closes the reader of one database, or of all (after a test file). */
+export async function closeReaders(dbArg?: string): Promise<void> {
+  const keys = dbArg === undefined ? [...pgReaders.keys()] : [dbArg];
+  const readers = keys.flatMap((k) => pgReaders.get(k) ?? []);
+  for (const k of keys) pgReaders.delete(k);
   await Promise.all(readers.map(async (r) => (await r.catch(() => undefined))?.close()));
 }
 

@@ -1,19 +1,21 @@
 /**
- * Random schedules of failures over several checkouts in one database, run through the real CLI,
- * then `saga recover`: afterwards every invariant `saga verify` checks must hold.
+ * Random schedules of failures over several checkouts in one database, then recovery: afterwards
+ * every invariant `saga verify` checks must hold.
  *
- * Runs on every test backend (SQLite, PostgreSQL), with a fixed number of runs per backend
- * (FC_RUNS, default 10 each: about 16 s on SQLite and 38 s on PostgreSQL on 2 busy cores), all
- * of them, however long they take; set FC_RUNS higher for a deeper search. The seed is in the
- * test name and in the failure message; replay a failure with `FC_SEED=<seed> [FC_PATH=<path>] npm test -- test/faults/random-schedules.test.ts`
- * (add `-t postgres` or `-t sqlite` for one backend).
+ * Runs on every test backend (SQLite, PostgreSQL) two ways: in process, where a crash point
+ * throws (the same crash, see ./in-process.ts) and a run costs milliseconds, FC_RUNS runs
+ * (default 60); and through the real CLI with real SIGKILLs and real exit codes, FC_CLI_RUNS runs
+ * (default 3). Every run asked for is run, however long it takes. The seed is in the test name and
+ * in the failure message; replay a failure with the line the failure prints
+ * (`FC_SEED=<seed> FC_PATH=<path> npm test -- test/faults/random-schedules.test.ts -t '<backend>, <driver>'`).
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type TestBackend } from '../support/backends.js';
 import {
   checkout, closeReaders, CRASH_POINTS, expectHealthy, explain, newShop, readState, recover, STEPS, takeOvers, type CheckoutSpec, type Shop,
 } from './helpers.js';
+import { checkoutInProcess, recoverInProcess } from './in-process.js';
 
 interface PlannedCheckout {
   product: number;
@@ -62,39 +64,72 @@ function toCli(p: PlannedCheckout): { spec: CheckoutSpec; env: Record<string, st
 
 const EXIT_FOR = { completed: 0, compensated: 3, stuck: 4 } as const;
 
-async function runSchedule(backend: TestBackend, plan: PlannedCheckout[]): Promise<void> {
+type Driver = 'cli' | 'in-process';
+
+async function runSchedule(backend: TestBackend, plan: PlannedCheckout[], driver: Driver): Promise<void> {
+  const shop = await newShop(backend);
   try {
-    await runScheduleOn(await newShop(backend), plan);
+    await runScheduleOn(shop, plan, driver);
   } finally {
     // One database per run: do not keep a connection to each until the end of the test.
-    await closeReaders();
+    await closeReaders(shop.db);
   }
 }
 
-async function runScheduleOn(shop: Shop, plan: PlannedCheckout[]): Promise<void> {
-  for (const p of plan) {
-    const { spec, env } = toCli(p);
-    const known = new Set((await readState(shop)).sagas.map((s) => s.saga_id));
-    const run = await checkout(shop, spec, env);
-    const what = `${JSON.stringify(p)}\n${explain(run)}`;
-    if (run.signal === 'SIGKILL') {
-      expect(p.crashAt, `killed without a crash point: ${what}`).toBeDefined();
-      continue;
+/** Runs one planned checkout; returns its saga id and status, or undefined when it crashed. */
+async function runOne(shop: Shop, p: PlannedCheckout, driver: Driver): Promise<{ sagaId: string; status: string; what: string } | undefined> {
+  const { spec, env } = toCli(p);
+  if (driver === 'in-process') {
+    const run = await checkoutInProcess(shop, spec, env);
+    const what = `${JSON.stringify(p)}\n${JSON.stringify(run)}`;
+    if (run.crashed !== undefined) {
+      expect(p.crashAt, `crashed without a crash point: ${what}`).toBe(run.crashed);
+      return undefined;
     }
-    // Ends like the saga it ran: 0 completed, 3 rolled back, 4 stuck; never a usage or internal error.
-    expect([0, 3, 4], what).toContain(run.code);
-    const sagaId = run.report?.sagaId;
-    expect(sagaId, what).toBeDefined();
-    expect(known.has(sagaId!), what).toBe(false);
-    const status = (await readState(shop)).sagas.find((s) => s.saga_id === sagaId)?.status;
-    expect(status, what).toBe(run.report?.status);
-    expect(EXIT_FOR[status as keyof typeof EXIT_FOR], what).toBe(run.code);
+    return { sagaId: run.sagaId, status: run.outcome!.status, what };
+  }
+  const run = await checkout(shop, spec, env);
+  const what = `${JSON.stringify(p)}\n${explain(run)}`;
+  if (run.signal === 'SIGKILL') {
+    expect(p.crashAt, `killed without a crash point: ${what}`).toBeDefined();
+    return undefined;
+  }
+  // Ends like the saga it ran: 0 completed, 3 rolled back, 4 stuck; never a usage or internal error.
+  expect([0, 3, 4], what).toContain(run.code);
+  expect(run.report?.sagaId, what).toBeDefined();
+  expect(EXIT_FOR[run.report!.status as keyof typeof EXIT_FOR], what).toBe(run.code);
+  return { sagaId: run.report!.sagaId, status: run.report!.status, what };
+}
+
+/** Recovery until nothing is left to do (a stuck saga's second chance included): true when all is terminal. */
+async function recoverAll(shop: Shop, driver: Driver): Promise<string> {
+  let last = '';
+  for (let i = 0; i < 3; i++) {
+    if (driver === 'in-process') {
+      const results = await recoverInProcess(shop);
+      last = JSON.stringify(results);
+      if (results.every((r) => r.action === 'recovered' && r.outcome.status !== 'stuck')) return '';
+    } else {
+      const rec = await recover(shop);
+      last = explain(rec);
+      if (rec.code === 0) return '';
+    }
+  }
+  return last;
+}
+
+async function runScheduleOn(shop: Shop, plan: PlannedCheckout[], driver: Driver): Promise<void> {
+  for (const p of plan) {
+    const known = new Set((await readState(shop)).sagas.map((s) => s.saga_id));
+    const run = await runOne(shop, p, driver);
+    if (run === undefined) continue;
+    expect(known.has(run.sagaId), run.what).toBe(false);
+    const status = (await readState(shop)).sagas.find((s) => s.saga_id === run.sagaId)?.status;
+    expect(status, run.what).toBe(run.status);
   }
 
   const before = await readState(shop);
-  let rec = await recover(shop);
-  for (let i = 0; i < 2 && rec.code !== 0; i++) rec = await recover(shop);
-  expect(rec.code, `recover\n${explain(rec)}`).toBe(0);
+  expect(await recoverAll(shop, driver), 'recovery left something unfinished').toBe('');
 
   const state = await expectHealthy(shop);
   expect(state.sagas.map((s) => s.saga_id)).toEqual(before.sagas.map((s) => s.saga_id));
@@ -108,13 +143,16 @@ async function runScheduleOn(shop: Shop, plan: PlannedCheckout[]): Promise<void>
 
 const SEED = process.env.FC_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FC_SEED);
 const PATH = process.env.FC_PATH;
-const RUNS = Number(process.env.FC_RUNS ?? 10);
+/** In process (a thrown crash) the property is cheap: many runs. Through the real CLI, a few. */
+const RUNS: Record<Driver, number> = { 'in-process': Number(process.env.FC_RUNS ?? 60), cli: Number(process.env.FC_CLI_RUNS ?? 3) };
 const MAX_SHRINK_RUNS = 40;
 
-describe.each(BACKENDS)('random schedules of failures, crashes and recovery on $name', (backend) => {
-  afterEach(closeReaders);
+describe.concurrent.each(BACKENDS.flatMap((backend) => (['in-process', 'cli'] as const).map((driver) => ({ backend, driver, name: `${backend.name}, ${driver}` }))))(
+  'random schedules of failures, crashes and recovery on $name',
+  ({ backend, driver }) => {
+  afterAll(() => closeReaders());
 
-  it(`keep stock and money conserved and every invariant true (seed ${SEED}, ${RUNS} runs)`, { timeout: 600_000 }, async () => {
+  it(`keep stock and money conserved and every invariant true (seed ${SEED}, ${RUNS[driver]} runs)`, { timeout: 600_000 }, async () => {
     // Every run asked for is run: no time limit may end the property early and call it a pass.
     // Shrinking a failure spawns processes too, so it is bounded by a count instead: after
     // MAX_SHRINK_RUNS tries the remaining candidates pass at once and the smallest failing case
@@ -123,27 +161,28 @@ describe.each(BACKENDS)('random schedules of failures, crashes and recovery on $
     let failures = 0;
     const details = await fc.check(
       fc.asyncProperty(schedule, async (plan) => {
-        if (failures > 0 && executed >= RUNS + MAX_SHRINK_RUNS) return;
+        if (failures > 0 && executed >= RUNS[driver] + MAX_SHRINK_RUNS) return;
         executed++;
         try {
-          await runSchedule(backend, plan);
+          await runSchedule(backend, plan, driver);
         } catch (err) {
           failures++;
           throw err;
         }
       }),
-      { seed: SEED, numRuns: RUNS, ...(PATH === undefined ? {} : { path: PATH }) },
+      { seed: SEED, numRuns: RUNS[driver], ...(PATH === undefined ? {} : { path: PATH }) },
     );
     if (details.failed) {
       const why = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
       throw new Error(
         `${fc.defaultReportMessage(details) ?? 'property failed'}\n\nWhat failed: ${why}\n\n` +
-          `Replay this case: FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npm test -- test/faults/random-schedules.test.ts`,
+          `Replay this case: FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npm test -- test/faults/random-schedules.test.ts -t '${backend.name}, ${driver}'`,
         { cause: details.errorInstance },
       );
     }
     // Exactly the runs asked for (a replayed FC_PATH decides its own count), each really executed.
     expect({ interrupted: details.interrupted, numSkips: details.numSkips, executed }).toEqual({ interrupted: false, numSkips: 0, executed: details.numRuns });
-    if (PATH === undefined) expect(details.numRuns).toBe(RUNS);
+    if (PATH === undefined) expect(details.numRuns).toBe(RUNS[driver]);
   });
-});
+  },
+);
