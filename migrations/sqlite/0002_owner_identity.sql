@@ -1,4 +1,4 @@
--- Who owns a saga, precisely enough to prove it died (SAGA-SEMANTICS rule 7). A pid names one
+-- Who owns a saga, precisely enough to prove it died, so recovery takes over early only then. A pid names one
 -- process only within one PID namespace of one running kernel: containers sharing a hostname
 -- each have their own pid 1234. So the owner also records its pid scope (the kernel's boot id and
 -- its PID namespace) and when it started (so a reused pid is not taken for the owner). NULL:
