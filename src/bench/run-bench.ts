@@ -1,10 +1,11 @@
-import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { CHECKOUT_STEPS, type CheckoutInput } from '../checkout/checkout-saga.js';
 import { checkInvariants } from '../checkout/invariants.js';
 import { findProduct } from '../checkout/queries.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import { faultInjector, noFaults, type FaultPlan } from '../engine/faults.js';
-import { pidAlive, recoverAbandonedSagas, type DefinitionRegistry } from '../engine/recovery.js';
+import { localMachine } from '../engine/process-identity.js';
+import { recoverSaga, type DefinitionRegistry, type LocalMachine } from '../engine/recovery.js';
 import { SimulatedCrashError, startSaga, systemClock, type EngineLogger } from '../engine/runner.js';
 import type { Owner, SagaStore } from '../engine/store.js';
 import type { SqlDatabase } from '../store/sql.js';
@@ -33,6 +34,13 @@ export interface BenchDeps {
   readonly signal?: AbortSignal;
 }
 
+export interface BenchOutcomes {
+  completed: number;
+  compensated: number;
+  stuck: number;
+  crashedBeforeFirstCommit: number;
+}
+
 export interface BenchResult {
   readonly n: number;
   readonly concurrency: number;
@@ -41,11 +49,14 @@ export interface BenchResult {
   readonly durationMs: number;
   readonly throughput: number;
   readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
-  readonly outcomes: { completed: number; compensated: number; stuck: number };
-  /** Checkouts whose in-process "crash" left them to recovery, which then finished them. */
+  /**
+   * How each of the `n` checkouts ended (they add up to `n`): the status its saga has in the
+   * database, or `crashedBeforeFirstCommit` (a "crash" before anything of it was committed, so
+   * there is no saga row and nothing to recover).
+   */
+  readonly outcomes: BenchOutcomes;
+  /** Of the sagas counted in `outcomes`, those a "crash" left to recovery, which then ended them. */
   readonly crashedAndRecovered: number;
-  /** Checkouts that "crashed" before their first commit: nothing of them exists, nothing to recover. */
-  readonly crashedBeforeFirstCommit: number;
   readonly violations: number;
 }
 
@@ -64,28 +75,32 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
 
   const plans = Array.from({ length: opts.n }, () => (random() < opts.failRate ? randomFault(random) : undefined));
   const latencies: number[] = [];
-  const outcomes = { completed: 0, compensated: 0, stuck: 0 };
-  let crashed = 0;
+  const outcomes: BenchOutcomes = { completed: 0, compensated: 0, stuck: 0, crashedBeforeFirstCommit: 0 };
+  const crashed: string[] = [];
+  // The checkouts run as a simulated process of their own, whose crashes are throws: once the run
+  // is over, every saga it still owns is one whose owner died (and nobody else's saga is).
+  const runner: Owner = { ...deps.owner, id: `${deps.owner.id}:bench-${randomUUID().slice(0, 8)}`, pidScope: `bench-${randomUUID()}`, startedAt: null };
   let next = 0;
   const started = performance.now();
   const worker = async () => {
     while (next < opts.n && !deps.signal?.aborted) {
       const plan = plans[next++];
       const t0 = performance.now();
+      const sagaId = newSagaId();
       try {
         const outcome = await startSaga(deps.checkout, input, {
           store: deps.store,
           logger: deps.logger,
           clock: systemClock,
           random,
-          owner: deps.owner,
+          owner: runner,
           leaseMs: deps.leaseMs,
           faults: plan === undefined ? noFaults : faultInjector(plan, (point) => { throw new SimulatedCrashError(point); }),
-        }, { sagaId: newSagaId() });
+        }, { sagaId });
         outcomes[outcome.status]++;
       } catch (err) {
         if (!(err instanceof SimulatedCrashError)) throw err;
-        crashed++;
+        crashed.push(sagaId);
       }
       latencies.push(performance.now() - t0);
       deps.onProgress?.(latencies.length);
@@ -94,16 +109,21 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.n) }, worker));
   const durationMs = performance.now() - started;
 
-  // Every saga this process started has ended but the crashed ones: their "owner died".
-  const recovered = await recoverAbandonedSagas(deps.definitions, {
-    store: deps.store, logger: deps.logger, clock: systemClock, random, owner: deps.owner, leaseMs: deps.leaseMs,
-    pidAlive: (pid) => pid !== process.pid && pidAlive(pid),
-  });
-  let recoveredCount = 0;
-  for (const r of recovered) {
-    if (r.action !== 'recovered') continue;
-    outcomes[r.outcome.status]++;
-    recoveredCount++;
+  // Recover exactly the sagas that crashed, no other (stuck ones stay stuck and are counted once,
+  // other processes' sagas are theirs), and count each by how it ended.
+  const deadRunner: LocalMachine = { host: runner.host, pidScope: runner.pidScope, process: () => ({ alive: false }) };
+  const recoveryDeps = { store: deps.store, logger: deps.logger, clock: systemClock, random, owner: deps.owner, leaseMs: deps.leaseMs, machine: deadRunner };
+  let crashedAndRecovered = 0;
+  for (const sagaId of crashed) {
+    const saga = await deps.store.getSaga(sagaId);
+    if (saga === undefined) {
+      outcomes.crashedBeforeFirstCommit++;
+      continue;
+    }
+    const result = await recoverSaga(saga, deps.definitions, recoveryDeps);
+    if (result.action !== 'recovered') throw new Error(`bench: saga ${sagaId} crashed and could not be recovered (${result.action})`);
+    outcomes[result.outcome.status]++;
+    crashedAndRecovered++;
   }
 
   latencies.sort((a, b) => a - b);
@@ -118,9 +138,8 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
     throughput: round((ran / durationMs) * 1000),
     latencyMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
     outcomes,
-    crashedAndRecovered: recoveredCount,
-    crashedBeforeFirstCommit: crashed - recoveredCount,
-    violations: (await checkInvariants(deps.db, { now: Date.now(), host: hostname(), pidAlive })).length,
+    crashedAndRecovered,
+    violations: (await checkInvariants(deps.db, { now: Date.now(), machine: localMachine(deps.owner) })).length,
   };
 }
 

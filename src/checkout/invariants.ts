@@ -1,6 +1,7 @@
-import { isAbandoned } from '../engine/recovery.js';
+import { isAbandoned, type LocalMachine } from '../engine/recovery.js';
 import { compensationOrder, foldEvents } from '../engine/step-state.js';
 import type { SagaStatus, StepEvent } from '../engine/store.js';
+import { OWNER_COLUMNS, parseStoredInput, toOwnerFields, type OwnerRow } from '../store/saga-rows.js';
 import { sagaIdOfKey, type Dialect, type SqlDatabase } from '../store/sql.js';
 import { CHECKOUT_SAGA, CHECKOUT_STEPS } from './checkout-saga.js';
 
@@ -112,8 +113,8 @@ const checks = (dialect: Dialect): readonly Check[] => [
 
 export interface LivenessProbe {
   readonly now: number;
-  readonly host: string;
-  readonly pidAlive: (pid: number) => boolean;
+  /** How the checking process sees its machine: who can be proven gone (rule 7). */
+  readonly machine: LocalMachine;
 }
 
 export async function checkInvariants(db: SqlDatabase, probe: LivenessProbe): Promise<Violation[]> {
@@ -127,18 +128,35 @@ export async function checkInvariants(db: SqlDatabase, probe: LivenessProbe): Pr
   return violations;
 }
 
-/** Every saga is terminal, stuck, or owned under a live lease. */
+interface UnfinishedRow extends OwnerRow {
+  saga_id: string;
+  input: string;
+}
+
+/**
+ * Every saga is terminal, stuck, or owned under a live lease; and every unfinished saga can be
+ * driven (a damaged row is a violation, not a crash of verify). Only unfinished rows are read
+ * back: they are few, and they are the ones recovery must be able to drive.
+ */
 async function unownedSagas(db: SqlDatabase, probe: LivenessProbe): Promise<Violation[]> {
-  const rows = await db.all<{ saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }>(
-    `SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`,
+  const rows = await db.all<UnfinishedRow>(
+    `SELECT saga_id, input, ${OWNER_COLUMNS} FROM sagas WHERE status IN ('running', 'compensating', 'stuck')`,
   );
-  return rows
-    .filter((r) => isAbandoned({ status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, leaseUntil: r.lease_until }, probe.now, probe.host, probe.pidAlive))
-    .map((r) => ({
-      invariant: 'saga-abandoned',
-      message: `saga ${r.saga_id} is ${r.status} with no live owner: run \`saga recover\``,
-      rows: [r],
-    }));
+  const violations: Violation[] = [];
+  for (const { input, ...r } of rows) {
+    const { damage } = parseStoredInput(input);
+    if (damage !== null) {
+      violations.push({
+        invariant: 'saga-damaged',
+        message: `saga ${r.saga_id} is ${r.status} but ${damage}: recovery cannot drive it; repair its input (or restore the row from a backup), then run \`saga recover\``,
+        rows: [{ saga_id: r.saga_id, status: r.status, input }],
+      });
+    }
+    if (r.status !== 'stuck' && isAbandoned(toOwnerFields(r), probe.now, probe.machine)) {
+      violations.push({ invariant: 'saga-abandoned', message: `saga ${r.saga_id} is ${r.status} with no live owner: run \`saga recover\``, rows: [r] });
+    }
+  }
+  return violations;
 }
 
 /** The log and the business tables tell the same story: the log's steps match the saga's status. */

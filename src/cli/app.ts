@@ -1,11 +1,9 @@
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { checkoutSaga, CHECKOUT_SAGA, type CheckoutInput } from '../checkout/checkout-saga.js';
 import { seedCatalog } from '../checkout/catalog.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../checkout/payment-provider.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
-import type { Owner, SagaStore } from '../engine/store.js';
+import type { SagaStore } from '../engine/store.js';
 import { UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
 import type { SqlDatabase } from '../store/sql.js';
@@ -75,9 +73,4 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
 
 export function noDatabase(label: string): UsageError {
   return new UsageError(`no saga database at ${label}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`);
-}
-
-/** Who is driving sagas in this process: host and pid let `recover` see at once that it died. */
-export function processOwner(): Owner {
-  return { id: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, host: hostname(), pid: process.pid };
 }

@@ -5,37 +5,53 @@ import { resumeSaga, type EngineDeps, type SagaOutcome } from './runner.js';
 import { planRecovery, foldEvents } from './step-state.js';
 import type { SagaRecord } from './store.js';
 
-/** Whether nobody is working on a saga any more (rule 7). Pure: liveness of a pid is passed in. */
-export function isAbandoned(
-  saga: Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerPid' | 'leaseUntil'>,
-  now: number,
-  host: string,
-  pidAlive: (pid: number) => boolean,
-): boolean {
+/** What this process can see of another process on its own machine (process-identity.ts). */
+export type ProcessSeen = { readonly alive: false } | { readonly alive: true; readonly startedAt: number | null };
+
+/** The machine this process runs on, as far as it can tell: the inputs of `isAbandoned`. */
+export interface LocalMachine {
+  readonly host: string;
+  /** Boot id and PID namespace (where a pid means one process), or null when unknown. */
+  readonly pidScope: string | null;
+  readonly process: (pid: number) => ProcessSeen;
+}
+
+type OwnerFields = Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerPid' | 'ownerPidScope' | 'ownerStartedAt' | 'leaseUntil'>;
+
+/**
+ * Whether nobody is working on a saga any more (rule 7): it has no owner, its lease expired, or
+ * its owner is provably gone. Pure: what the machine shows of a process is passed in.
+ */
+export function isAbandoned(saga: OwnerFields, now: number, machine: LocalMachine): boolean {
   if (saga.status === 'completed' || saga.status === 'compensated') return false;
   if (saga.ownerId === null || saga.leaseUntil === null) return true;
   if (saga.leaseUntil < now) return true;
-  // On this host we can see the owner died at once, without waiting out its lease.
-  return saga.ownerHost === host && saga.ownerPid !== null && !pidAlive(saga.ownerPid);
+  return ownerProvablyGone(saga, machine);
 }
 
-/** Signal 0 checks that a process exists without touching it; EPERM means it exists. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * Only a process in the owner's own PID namespace on the same running kernel can see that the
+ * owner died; anyone else (another host, another container with the same hostname, a machine
+ * that cannot read /proc) cannot tell a dead owner from a live one and must wait for the lease.
+ */
+export function ownerProvablyGone(saga: Pick<SagaRecord, 'ownerHost' | 'ownerPid' | 'ownerPidScope' | 'ownerStartedAt'>, machine: LocalMachine): boolean {
+  if (saga.ownerPid === null || saga.ownerPidScope === null || machine.pidScope === null) return false;
+  if (saga.ownerHost !== machine.host || saga.ownerPidScope !== machine.pidScope) return false;
+  const seen = machine.process(saga.ownerPid);
+  if (!seen.alive) return true;
+  // The pid is taken, by a process that started at another time: the owner died and its pid was reused.
+  return saga.ownerStartedAt !== null && seen.startedAt !== null && seen.startedAt !== saga.ownerStartedAt;
 }
 
 export type RecoveryResult =
   | { readonly sagaId: string; readonly from: SagaRecord['status']; readonly action: 'recovered'; readonly direction: 'forward' | 'backward'; readonly outcome: SagaOutcome }
-  | { readonly sagaId: string; readonly from: SagaRecord['status']; readonly action: 'owned' | 'taken-by-another' | 'unknown-definition' }
+  | { readonly sagaId: string; readonly from: SagaRecord['status']; readonly action: 'owned' | 'taken-by-another' }
+  /** Abandoned, but this process cannot drive it: its row is damaged, or its definition unknown here. */
+  | { readonly sagaId: string; readonly from: SagaRecord['status']; readonly action: 'damaged' | 'unknown-definition'; readonly error: string }
   | { readonly sagaId: string; readonly from: SagaRecord['status']; readonly action: 'failed'; readonly error: string };
 
 export interface RecoveryDeps extends Omit<EngineDeps, 'faults'> {
-  readonly pidAlive: (pid: number) => boolean;
+  readonly machine: LocalMachine;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -48,10 +64,16 @@ export type DefinitionRegistry = ReadonlyMap<string, SagaDefinition<any>>;
  */
 export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegistry, deps: RecoveryDeps, signal?: AbortSignal): Promise<RecoveryResult> {
   const base = { sagaId: saga.sagaId, from: saga.status };
+  if (!isAbandoned(saga, deps.clock.now(), deps.machine)) return { ...base, action: 'owned' };
+  // A saga this process cannot drive is refused before it is taken over: it stays as it is.
   const def = definitions.get(saga.definition);
-  if (def === undefined) return { ...base, action: 'unknown-definition' };
-  if (!isAbandoned(saga, deps.clock.now(), deps.owner.host, deps.pidAlive)) return { ...base, action: 'owned' };
-  def.parseInput(saga.input); // a row that cannot be driven is refused before it is taken over
+  if (def === undefined) return { ...base, action: 'unknown-definition', error: `its definition "${saga.definition}" is not known to this saga version` };
+  if (saga.damage !== null) return { ...base, action: 'damaged', error: saga.damage };
+  try {
+    def.parseInput(saga.input);
+  } catch (err) {
+    return { ...base, action: 'damaged', error: `its stored input does not fit ${def.name}: ${err instanceof Error ? err.message : String(err)}` };
+  }
   if (!(await deps.store.takeOver(saga.sagaId, saga, deps.owner, deps.clock.now() + deps.leaseMs))) {
     return { ...base, action: 'taken-by-another' };
   }

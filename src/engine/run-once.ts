@@ -1,6 +1,7 @@
 import type { SagaDefinition } from './definition.js';
 import { DuplicateSagaKeyError, LostOwnershipError } from './errors.js';
-import { isAbandoned, pidAlive, recoverSaga, type DefinitionRegistry } from './recovery.js';
+import { localMachine } from './process-identity.js';
+import { isAbandoned, recoverSaga, type DefinitionRegistry } from './recovery.js';
 import { startSaga, type EngineDeps, type SagaOutcome } from './runner.js';
 import { foldEvents } from './step-state.js';
 import { isTerminal, type SagaRecord } from './store.js';
@@ -30,6 +31,14 @@ export class SagaVanishedError extends Error {
   constructor(readonly sagaId: string) {
     super(`saga ${sagaId} no longer exists (was the database reset while it ran?)`);
     this.name = 'SagaVanishedError';
+  }
+}
+
+/** The saga this call waits on was abandoned and this process cannot drive it (a damaged row). */
+export class SagaUndrivableError extends Error {
+  constructor(readonly sagaId: string, readonly reason: string) {
+    super(`saga ${sagaId} cannot be driven: ${reason}; see \`saga show ${sagaId}\``);
+    this.name = 'SagaUndrivableError';
   }
 }
 
@@ -102,12 +111,14 @@ async function sagaForKey(deps: EngineDeps, key: string, requestHash: string | u
 async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definitions: DefinitionRegistry, deps: EngineDeps, opts: RunOnceOptions): Promise<SagaOutcome> {
   const { faults: _theirs, ...withoutFaults } = deps;
   opts.onSaga?.(saga.sagaId);
+  const machine = localMachine(deps.owner);
   let current = saga;
   while (!isTerminal(current.status) && current.status !== 'stuck') {
     if (opts.signal?.aborted) throw new WaitInterruptedError(saga.sagaId);
-    if (isAbandoned(current, deps.clock.now(), deps.owner.host, pidAlive)) {
-      const result = await recoverSaga(current, definitions, { ...withoutFaults, pidAlive }, opts.signal);
+    if (isAbandoned(current, deps.clock.now(), machine)) {
+      const result = await recoverSaga(current, definitions, { ...withoutFaults, machine }, opts.signal);
       if (result.action === 'recovered') return result.outcome;
+      if (result.action === 'damaged' || result.action === 'unknown-definition') throw new SagaUndrivableError(saga.sagaId, result.error);
     }
     // Owned, or another waiter won the take-over (or holds the row for a moment): wait.
     await deps.clock.sleep(100, opts.signal);

@@ -46,18 +46,27 @@ export interface Owner {
   readonly id: string;
   readonly host: string;
   readonly pid: number;
+  /** Where `pid` names this process: the kernel's boot id and PID namespace; null when unknown. */
+  readonly pidScope: string | null;
+  /** When the process started (clock ticks since boot), to tell it from a later one with its pid. */
+  readonly startedAt: number | null;
 }
 
 export interface SagaRecord {
   readonly sagaId: string;
   readonly definition: string;
+  /** Undefined when the stored input cannot be read (see `damage`). */
   readonly input: unknown;
+  /** Why this row cannot be driven (its stored input is not JSON), or null: a value, never a throw. */
+  readonly damage: string | null;
   readonly status: SagaStatus;
   readonly idempotencyKey: string | null;
   readonly requestHash: string | null;
   readonly ownerId: string | null;
   readonly ownerHost: string | null;
   readonly ownerPid: number | null;
+  readonly ownerPidScope: string | null;
+  readonly ownerStartedAt: number | null;
   readonly leaseUntil: number | null;
   readonly failedStep: string | null;
   readonly error: string | null;

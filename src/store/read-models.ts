@@ -1,5 +1,6 @@
 import type { SagaStatus } from '../engine/store.js';
-import { jsonNumber, type SqlDatabase } from './sql.js';
+import { parseStoredInput } from './saga-rows.js';
+import type { SqlDatabase } from './sql.js';
 
 /** Read models for `saga list` and `saga inventory`, portable across SQLite and PostgreSQL. */
 export interface SagaListRow {
@@ -13,17 +14,27 @@ export interface SagaListRow {
   readonly createdAt: number;
   readonly endedAt: number | null;
   readonly leaseUntil: number | null;
+  /** Why the row cannot be read in full (its stored input is not JSON), or null. */
+  readonly damage: string | null;
 }
 
-const listColumns = (db: SqlDatabase) => `saga_id AS "sagaId", definition, status, ${jsonNumber(db.dialect, 'input', 'productId')} AS "productId",
-  ${jsonNumber(db.dialect, 'input', 'qty')} AS qty, failed_step AS "failedStep", error, created_at AS "createdAt", ended_at AS "endedAt", lease_until AS "leaseUntil"`;
+type ListedRow = Omit<SagaListRow, 'productId' | 'qty' | 'damage'> & { input: string };
+
+// The input is read here, not by the database: one damaged row must not fail the whole listing.
+const LIST_COLUMNS = `saga_id AS "sagaId", definition, status, input, failed_step AS "failedStep", error,
+  created_at AS "createdAt", ended_at AS "endedAt", lease_until AS "leaseUntil"`;
 
 /** Most recent first; walks `sagas_created` or `sagas_status_created` backwards, never the table. */
-export function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; limit: number }): Promise<SagaListRow[]> {
-  if (opts.status === undefined) {
-    return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas ORDER BY created_at DESC, saga_id LIMIT ?`, [opts.limit]);
-  }
-  return db.all<SagaListRow>(`SELECT ${listColumns(db)} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
+export async function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; limit: number }): Promise<SagaListRow[]> {
+  const rows = opts.status === undefined
+    ? await db.all<ListedRow>(`SELECT ${LIST_COLUMNS} FROM sagas ORDER BY created_at DESC, saga_id LIMIT ?`, [opts.limit])
+    : await db.all<ListedRow>(`SELECT ${LIST_COLUMNS} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
+  return rows.map(({ input, ...row }) => {
+    const parsed = parseStoredInput(input);
+    const fields = (parsed.input ?? {}) as { productId?: unknown; qty?: unknown };
+    const num = (v: unknown) => (typeof v === 'number' ? v : null);
+    return { ...row, productId: num(fields.productId), qty: num(fields.qty), damage: parsed.damage };
+  });
 }
 
 /**

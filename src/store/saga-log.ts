@@ -18,8 +18,8 @@ export interface Statement {
 }
 
 const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
-  owner_id, owner_host, owner_pid, lease_until, created_at, updated_at)
-  VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`;
+  owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until, created_at, updated_at)
+  VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 export const RENEW_LEASE = 'UPDATE sagas SET lease_until = ?, updated_at = ? WHERE saga_id = ? AND owner_id = ?';
 const INSERT_EVENT = `INSERT INTO saga_events (saga_id, step, step_index, phase, event, attempt, at, duration_ms,
   error, error_kind, uncertain, delay_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -29,6 +29,8 @@ const SET_STATUS = `UPDATE sagas SET status = ?, failed_step = coalesce(?, faile
   owner_id = CASE WHEN ? = 1 THEN NULL ELSE owner_id END,
   owner_pid = CASE WHEN ? = 1 THEN NULL ELSE owner_pid END,
   owner_host = CASE WHEN ? = 1 THEN NULL ELSE owner_host END,
+  owner_pid_scope = CASE WHEN ? = 1 THEN NULL ELSE owner_pid_scope END,
+  owner_started_at = CASE WHEN ? = 1 THEN NULL ELSE owner_started_at END,
   lease_until = CASE WHEN ? = 1 THEN NULL ELSE lease_until END
   WHERE saga_id = ?`;
 
@@ -48,7 +50,7 @@ function insertEvent(ev: StepEvent): Statement {
 function setStatus(sagaId: string, status: SagaStatus, failedStep: string | null, error: string | null, now: number): Statement {
   const ended = status === 'completed' || status === 'compensated';
   const released = Number(ended || status === 'stuck');
-  return { sql: SET_STATUS, params: [status, failedStep, error, now, ended ? now : null, released, released, released, released, sagaId] };
+  return { sql: SET_STATUS, params: [status, failedStep, error, now, ended ? now : null, released, released, released, released, released, released, sagaId] };
 }
 
 /** Runs a business write and checks its guard. */
@@ -64,7 +66,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     const { owner } = batch;
     yield {
       sql: INSERT_SAGA,
-      params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, batch.leaseUntil, c.createdAt, t],
+      params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, batch.leaseUntil, c.createdAt, t],
       ...(c.idempotencyKey === undefined ? {} : { onUniqueViolation: () => new DuplicateSagaKeyError(c.idempotencyKey!) }),
     };
   } else if ((yield { sql: RENEW_LEASE, params: [batch.leaseUntil, t, batch.sagaId, batch.owner.id] }) !== 1) {

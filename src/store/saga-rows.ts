@@ -11,6 +11,8 @@ export interface SagaRow {
   owner_id: string | null;
   owner_host: string | null;
   owner_pid: number | null;
+  owner_pid_scope: string | null;
+  owner_started_at: number | null;
   lease_until: number | null;
   failed_step: string | null;
   error: string | null;
@@ -19,18 +21,23 @@ export interface SagaRow {
   ended_at: number | null;
 }
 
+/** The stored input, or why it cannot be read: one damaged row must not stop reading the others. */
+export function parseStoredInput(text: string): { input: unknown; damage: string | null } {
+  try {
+    return { input: JSON.parse(text) as unknown, damage: null };
+  } catch (err) {
+    return { input: undefined, damage: `its stored input is not valid JSON (${(err as Error).message})` };
+  }
+}
+
 export function toSagaRecord(r: SagaRow): SagaRecord {
   return {
     sagaId: r.saga_id,
     definition: r.definition,
-    input: JSON.parse(r.input) as unknown,
-    status: r.status,
+    ...parseStoredInput(r.input),
     idempotencyKey: r.idempotency_key,
     requestHash: r.request_hash,
-    ownerId: r.owner_id,
-    ownerHost: r.owner_host,
-    ownerPid: r.owner_pid,
-    leaseUntil: r.lease_until,
+    ...toOwnerFields(r),
     failedStep: r.failed_step,
     error: r.error,
     createdAt: r.created_at,
@@ -71,4 +78,12 @@ export function toStepEvent(r: EventRow): StepEvent {
     ...(r.delay_ms === null ? {} : { delayMs: r.delay_ms }),
     ...(r.idempotency_key === null ? {} : { idempotencyKey: r.idempotency_key }),
   };
+}
+
+/** A saga's status and owner columns, for the places that only ask whether a saga is abandoned. */
+export const OWNER_COLUMNS = 'status, owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until';
+export type OwnerRow = Pick<SagaRow, 'status' | 'owner_id' | 'owner_host' | 'owner_pid' | 'owner_pid_scope' | 'owner_started_at' | 'lease_until'>;
+
+export function toOwnerFields(r: OwnerRow): Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerPid' | 'ownerPidScope' | 'ownerStartedAt' | 'leaseUntil'> {
+  return { status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, ownerPidScope: r.owner_pid_scope, ownerStartedAt: r.owner_started_at, leaseUntil: r.lease_until };
 }

@@ -29,8 +29,3 @@ export function toNumberedPlaceholders(sql: string): string {
 export function sagaIdOfKey(dialect: Dialect, column: string): string {
   return dialect === 'postgres' ? `split_part(${column}, ':', 1)` : `substr(${column}, 1, instr(${column}, ':') - 1)`;
 }
-
-/** A numeric field of the JSON text `column`, as SQL. */
-export function jsonNumber(dialect: Dialect, column: string, field: string): string {
-  return dialect === 'postgres' ? `((${column})::jsonb ->> '${field}')::bigint` : `json_extract(${column}, '$.${field}')`;
-}

@@ -56,7 +56,7 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
   const provider = simulatedPaymentProvider(db);
   const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
   const { logger, close } = createLogger({ level: 'info', logFile: `${path}.log` });
-  const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid };
+  const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null };
   try {
     const r = await runBench({ n: N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
       db: sql, store: sqliteSagaStore(db), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
@@ -177,7 +177,7 @@ async function postgresRows() {
         try {
           const r = await runBench({ n: PG_N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
             db, store: postgresSagaStore(pool), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
-            owner: { id: `bench:${process.pid}`, host: 'bench', pid: process.pid }, leaseMs: 30_000,
+            owner: { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null }, leaseMs: 30_000,
           });
           if (r.violations !== 0 || r.outcomes.completed !== PG_N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
           return r.throughput;

@@ -41,7 +41,7 @@ describe.each(BACKENDS)('checkout saga, in process on $name', (backend) => {
       logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
       clock: { now: Date.now, sleep: async () => undefined },
       random: Math.random,
-      owner: { id: 'test', host: hostname(), pid: process.pid },
+      owner: { id: 'test', host: hostname(), pid: process.pid, pidScope: null, startedAt: null },
       leaseMs: 30_000,
       ...(opts.failAt === undefined ? {} : { faults: faultInjector({ failAt: opts.failAt, mode: 'error' }) }),
     };
@@ -79,7 +79,7 @@ describe.each(BACKENDS)('checkout saga, in process on $name', (backend) => {
   const undid = (...steps: string[]) => steps.flatMap((s) => [`${s} compensation started`, `${s} compensation succeeded`]);
 
   async function expectInvariantsHold(): Promise<void> {
-    expect(await checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true })).toEqual([]);
+    expect(await checkInvariants(db, { now: Date.now(), machine: { host: hostname(), pidScope: null, process: () => ({ alive: true, startedAt: null }) } })).toEqual([]);
   }
 
   it('happy path: stock held, customer charged once, order confirmed, shipment scheduled', async () => {
@@ -189,7 +189,7 @@ describe.each(BACKENDS)('checkout saga, in process on $name', (backend) => {
       { sql: `UPDATE payments SET status = 'charged' WHERE saga_id = ?`, params: [sagaId] },
       { sql: 'UPDATE inventory SET stock = stock - 1 WHERE product_id = ?', params: [PRODUCT.productId] },
     ]);
-    const found = (await checkInvariants(db, { now: Date.now(), host: hostname(), pidAlive: () => true })).map((v) => v.invariant);
+    const found = (await checkInvariants(db, { now: Date.now(), machine: { host: hostname(), pidScope: null, process: () => ({ alive: true, startedAt: null }) } })).map((v) => v.invariant);
     expect(found).toEqual(expect.arrayContaining(['stock-conserved', 'charge-without-cause']));
   });
 });

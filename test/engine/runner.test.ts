@@ -151,7 +151,7 @@ function engine(store: SagaStore, faults?: FaultInjector) {
     logger: { info: record('info'), warn: record('warn'), error: record('error') },
     clock,
     random: () => 0.5,
-    owner: { id: 'test-owner', host: 'test-host', pid: process.pid },
+    owner: { id: 'test-owner', host: 'test-host', pid: process.pid, pidScope: null, startedAt: null },
     leaseMs: 30_000,
     ...(faults === undefined ? {} : { faults }),
   };

@@ -7,11 +7,10 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { hostname } from 'node:os';
 import { checkInvariants, type Violation } from '../../src/checkout/invariants.js';
 import { openApp } from '../../src/cli/app.js';
 import { resolveGlobals } from '../../src/cli/settings.js';
-import { pidAlive } from '../../src/engine/recovery.js';
+import { localMachine } from '../../src/engine/process-identity.js';
 import { inTransaction, openPool, pgSql } from '../../src/store/postgres/connect.js';
 import type { TestBackend } from '../support/backends.js';
 import { readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
@@ -148,7 +147,7 @@ export async function verify(shop: Shop) {
 export async function verifyInProcess(dbArg: string): Promise<Violation[]> {
   const app = await openApp(resolveGlobals({ flags: { db: dbArg }, env: {}, dotenv: {} }), 'never');
   try {
-    return await checkInvariants(app.db, { now: Date.now(), host: hostname(), pidAlive });
+    return await checkInvariants(app.db, { now: Date.now(), machine: localMachine() });
   } finally {
     await app.close();
   }

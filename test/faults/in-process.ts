@@ -15,10 +15,11 @@
 import { spawnSync } from 'node:child_process';
 import { findProduct } from '../../src/checkout/queries.js';
 import type { CheckoutInput } from '../../src/checkout/checkout-saga.js';
-import { openApp, processOwner, type App } from '../../src/cli/app.js';
+import { openApp, type App } from '../../src/cli/app.js';
 import { resolveFaults, resolveGlobals } from '../../src/cli/settings.js';
 import { faultInjector } from '../../src/engine/faults.js';
-import { pidAlive, recoverAbandonedSagas, type RecoveryResult } from '../../src/engine/recovery.js';
+import { localMachine, processOwner } from '../../src/engine/process-identity.js';
+import { recoverAbandonedSagas, type RecoveryResult } from '../../src/engine/recovery.js';
 import { SimulatedCrashError, startSaga, systemClock, type SagaOutcome } from '../../src/engine/runner.js';
 import { newSagaId } from '../../src/engine/saga-id.js';
 import type { Owner } from '../../src/engine/store.js';
@@ -96,8 +97,9 @@ export function recoverInProcess(shop: Shop): Promise<RecoveryResult[]> {
   return withApp(shop, {}, async (app, settings) => {
     const { logger, close } = shopLogger(shop);
     try {
+      const owner = processOwner();
       return await recoverAbandonedSagas(app.definitions, {
-        store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: settings.leaseMs, pidAlive,
+        store: app.store, logger, clock: systemClock, random: Math.random, owner, leaseMs: settings.leaseMs, machine: localMachine(owner),
       });
     } finally {
       close();

@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
-import { hostname } from 'node:os';
 import { runBench, type BenchResult } from '../../bench/run-bench.js';
 import { checkInvariants } from '../../checkout/invariants.js';
-import { pidAlive } from '../../engine/recovery.js';
+import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
-import { openApp, processOwner } from '../app.js';
+import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 import { chalkFor, table } from '../output/format.js';
@@ -65,7 +64,7 @@ function render(r: BenchResult, durability: string, color: boolean): string {
     ['duration', `${r.durationMs.toFixed(0)} ms`],
     ['throughput', c.bold(`${r.throughput.toFixed(1)} checkouts/s`)],
     ['latency', `p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`],
-    ['outcomes', `${r.outcomes.completed} completed, ${r.outcomes.compensated} compensated, ${r.outcomes.stuck} stuck (${r.crashedAndRecovered} crashed and recovered, ${r.crashedBeforeFirstCommit} crashed before their first commit)`],
+    ['outcomes', `${r.outcomes.completed} completed, ${r.outcomes.compensated} compensated, ${r.outcomes.stuck} stuck, ${r.outcomes.crashedBeforeFirstCommit} crashed before their first commit (${r.crashedAndRecovered} crashed later and were recovered)`],
     ['verify', r.violations === 0 ? c.green('all invariants hold') : c.red(`${r.violations} violation(s): run \`saga verify\``)],
   ];
   return `${table(rows.map(([k, v]) => [c.dim(k!), v!]))}\n`;
@@ -123,7 +122,7 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<n
   const verifyApp = await openApp(ctx.settings, 'never');
   let violations: number;
   try {
-    violations = (await checkInvariants(verifyApp.db, { now: Date.now(), host: hostname(), pidAlive })).length;
+    violations = (await checkInvariants(verifyApp.db, { now: Date.now(), machine: localMachine() })).length;
   } finally {
     await verifyApp.close();
   }
@@ -142,9 +141,13 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<n
       p99: Math.max(...results.map((r) => r.latencyMs.p99)),
       max: Math.max(...results.map((r) => r.latencyMs.max)),
     },
-    outcomes: { completed: sum((r) => r.outcomes.completed), compensated: sum((r) => r.outcomes.compensated), stuck: sum((r) => r.outcomes.stuck) },
+    outcomes: {
+      completed: sum((r) => r.outcomes.completed),
+      compensated: sum((r) => r.outcomes.compensated),
+      stuck: sum((r) => r.outcomes.stuck),
+      crashedBeforeFirstCommit: sum((r) => r.outcomes.crashedBeforeFirstCommit),
+    },
     crashedAndRecovered: sum((r) => r.crashedAndRecovered),
-    crashedBeforeFirstCommit: sum((r) => r.crashedBeforeFirstCommit),
     violations,
   };
   const report = { ...combined, processes, perProcess: results.map((r) => ({ n: r.n, durationMs: r.durationMs, throughput: r.throughput })), durability: ctx.settings.durability, db: redactUrl(ctx.settings.db) };

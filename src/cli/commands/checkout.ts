@@ -3,10 +3,11 @@ import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checko
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector } from '../../engine/faults.js';
-import { IdempotencyConflictError, runSagaOnce, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
+import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
 import { ExitCode, SagaError, UsageError } from '../../errors.js';
-import { openApp, processOwner } from '../app.js';
+import { processOwner } from '../../engine/process-identity.js';
+import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 import { resolveFaults } from '../settings.js';
@@ -73,6 +74,8 @@ function explain(err: unknown, interruptedExitCode: number | undefined): never {
     throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
   }
   if (err instanceof SagaVanishedError) throw new SagaError(err.message, ExitCode.internal);
+  // The earlier saga of this key is left as it was: neither done nor undone, like a stuck one.
+  if (err instanceof SagaUndrivableError) throw new SagaError(err.message, ExitCode.rollbackIncomplete);
   if (err instanceof WaitInterruptedError) throw new SagaError(`interrupted: ${err.message}`, interruptedExitCode ?? ExitCode.sigint);
   throw err;
 }

@@ -24,9 +24,9 @@ export async function listCommand(flags: { status?: SagaStatus; limit?: number; 
     const lines = rows.map((r) => [
       r.sagaId,
       formatTime(r.createdAt),
-      r.productId === null ? '-' : `${r.qty} × ${r.productId}`,
+      r.damage !== null ? c.red('damaged') : r.productId === null ? '-' : `${r.qty} × ${r.productId}`,
       paintStatus(c, r.status),
-      r.failedStep === null ? '' : c.red(`failed at ${r.failedStep}`),
+      r.damage !== null ? c.red('damaged row: see `saga show`') : r.failedStep === null ? '' : c.red(`failed at ${r.failedStep}`),
       formatDuration(duration(r, now)),
     ]);
     ctx.stdout.write(`${table([['SAGA', 'CREATED (UTC)', 'ITEMS', 'STATUS', 'FAILED', 'TOOK'].map((h) => c.dim(h)), ...lines])}\n`);

@@ -1,7 +1,8 @@
-import { pidAlive, recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
+import { localMachine, processOwner } from '../../engine/process-identity.js';
+import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
 import { systemClock } from '../../engine/runner.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import { openApp, processOwner, type App } from '../app.js';
+import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 
@@ -13,7 +14,8 @@ export interface RecoverFlags {
 
 /**
  * `saga recover`: drive every abandoned saga to an end. Exit 0 when all it found is terminal
- * now, 4 when something is still stuck. With `--watch`, the recovery daemon of the Sagas paper:
+ * now (or still driven by a live owner), 4 when something is left neither done nor undone: still
+ * stuck, or abandoned and impossible to drive here (a damaged row, an unknown definition). With `--watch`, the recovery daemon of the Sagas paper:
  * it keeps recovering sagas as their owners die or their leases expire, until Ctrl-C or SIGTERM.
  */
 export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): Promise<number> {
@@ -27,11 +29,13 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
     close();
     throw err;
   }
-  const deps: RecoveryDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, pidAlive };
+  const owner = processOwner();
+  const deps: RecoveryDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner) };
   try {
     if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
     const results = await recoverAbandonedSagas(app.definitions, deps);
-    const stuck = results.some((r) => (r.action === 'recovered' && r.outcome.status === 'stuck') || r.action === 'failed');
+    for (const r of results) logSkipped(r, logger);
+    const stuck = results.some(leftUnfinished);
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ recovered: results.map(toJson), stuck })}\n`);
     else ctx.stdout.write(results.length === 0 ? 'nothing to recover: every saga is terminal\n' : `${results.map(render).join('\n')}\n`);
     return stuck ? ExitCode.rollbackIncomplete : ExitCode.ok;
@@ -51,11 +55,18 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   });
   logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
   let wait = interval;
+  // A saga it cannot drive is found again on every pass: say so once, not every second.
+  const reported = new Set<string>();
   try {
     while (!interrupts.signal.aborted) {
       try {
         for (const r of await recoverAbandonedSagas(definitions, deps, { signal: interrupts.signal, skipStuck: true })) {
           if (r.action === 'owned') continue;
+          if (r.action === 'damaged' || r.action === 'unknown-definition') {
+            if (reported.has(r.sagaId)) continue;
+            reported.add(r.sagaId);
+            logSkipped(r, logger);
+          }
           ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
         }
         wait = interval;
@@ -73,16 +84,33 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   }
 }
 
+/** Still neither done nor undone after this run: `saga recover` exits 4. */
+function leftUnfinished(r: RecoveryResult): boolean {
+  return (r.action === 'recovered' && r.outcome.status === 'stuck') || r.action === 'failed' || r.action === 'damaged' || r.action === 'unknown-definition';
+}
+
+function logSkipped(r: RecoveryResult, logger: RecoveryDeps['logger']): void {
+  if (r.action !== 'damaged' && r.action !== 'unknown-definition') return;
+  logger.error({ sagaId: r.sagaId, event: 'recover-skipped', reason: r.action, err: { message: r.error } }, `cannot recover saga ${r.sagaId}: ${r.error}; ${whatToDo(r)}`);
+}
+
+function whatToDo(r: RecoveryResult): string {
+  return r.action === 'unknown-definition'
+    ? 'run `saga recover` with the saga version that started it'
+    : `repair its input (or restore the row from a backup), then run \`saga recover\` (see \`saga show ${r.sagaId}\`)`;
+}
+
 function toJson(r: RecoveryResult) {
   return r.action === 'recovered'
     ? { sagaId: r.sagaId, from: r.from, action: r.action, direction: r.direction, status: r.outcome.status, error: r.outcome.error ?? null }
-    : { sagaId: r.sagaId, from: r.from, action: r.action, ...(r.action === 'failed' ? { error: r.error } : {}) };
+    : { sagaId: r.sagaId, from: r.from, action: r.action, ...('error' in r ? { error: r.error } : {}) };
 }
 
 function render(r: RecoveryResult): string {
   if (r.action === 'failed') return `${r.sagaId}  ${r.from.padEnd(12)} could not be recovered: ${r.error}`;
+  if (r.action === 'damaged' || r.action === 'unknown-definition') return `${r.sagaId}  ${r.from.padEnd(12)} skipped, left ${r.from}: ${r.error}; ${whatToDo(r)}`;
   if (r.action !== 'recovered') {
-    const why = { owned: 'skipped: its owner is alive and its lease current', 'taken-by-another': 'skipped: another recoverer took it', 'unknown-definition': 'skipped: unknown saga definition' }[r.action];
+    const why = { owned: 'skipped: its owner may be alive and its lease is current', 'taken-by-another': 'skipped: another recoverer took it' }[r.action];
     return `${r.sagaId}  ${r.from.padEnd(12)} ${why}`;
   }
   const how = r.direction === 'forward' ? 'resumed forward' : 'rolled back';

@@ -1,8 +1,8 @@
 import { resetCatalog, seedCatalog, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
 import { formatMoney } from '../../checkout/queries.js';
-import { hostname } from 'node:os';
-import { isAbandoned, pidAlive } from '../../engine/recovery.js';
-import type { SagaStatus } from '../../engine/store.js';
+import { localMachine } from '../../engine/process-identity.js';
+import { isAbandoned } from '../../engine/recovery.js';
+import { OWNER_COLUMNS, toOwnerFields, type OwnerRow } from '../../store/saga-rows.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { openApp, type App } from '../app.js';
 import type { CommandContext } from '../context.js';
@@ -51,10 +51,9 @@ export async function seedCommand(flags: { reset?: boolean; force?: boolean; jso
  * under its owner's feet, so that needs `--force`.
  */
 async function refuseResetUnderLiveSagas(app: App): Promise<void> {
-  const rows = await app.db.all<{ saga_id: string; status: SagaStatus; owner_id: string | null; owner_host: string | null; owner_pid: number | null; lease_until: number | null }>(
-    `SELECT saga_id, status, owner_id, owner_host, owner_pid, lease_until FROM sagas WHERE status IN ('running', 'compensating')`,
-  );
-  const live = rows.filter((r) => !isAbandoned({ status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, leaseUntil: r.lease_until }, Date.now(), hostname(), pidAlive));
+  const rows = await app.db.all<OwnerRow & { saga_id: string }>(`SELECT saga_id, ${OWNER_COLUMNS} FROM sagas WHERE status IN ('running', 'compensating')`);
+  const machine = localMachine();
+  const live = rows.filter((r) => !isAbandoned(toOwnerFields(r), Date.now(), machine));
   if (live.length > 0) {
     throw new UsageError(`${live.length} saga(s) are being driven right now (${live[0]!.saga_id}${live.length > 1 ? ', …' : ''}): wait for them, or pass --force to reset anyway`);
   }

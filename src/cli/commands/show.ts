@@ -28,6 +28,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
       const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
       ctx.stdout.write(`${JSON.stringify({
         ...saga,
+        input: saga.input ?? null,
         createdAt: iso(saga.createdAt),
         updatedAt: iso(saga.updatedAt),
         endedAt: iso(saga.endedAt),
@@ -38,11 +39,13 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
       return ExitCode.ok;
     }
     const c = chalkFor(ctx.color);
-    const input = saga.input as { productId?: number; qty?: number; customerId?: number; amountCents?: number };
+    const input = (saga.input ?? {}) as { productId?: number; qty?: number; customerId?: number; amountCents?: number };
     const lines = [
-      `${c.bold(`saga ${saga.sagaId}`)}  ${paintStatus(c, saga.status, 0)}  ${c.dim(saga.definition)}`,
+      `${c.bold(`saga ${saga.sagaId}`)}  ${paintStatus(c, saga.status, 0)}  ${c.dim(saga.definition)}${saga.damage === null ? '' : `  ${c.red('damaged')}`}`,
       `  created ${formatTime(saga.createdAt)} UTC, took ${formatDuration((saga.endedAt ?? Date.now()) - saga.createdAt)}${saga.endedAt === null ? ' so far' : ''}`,
-      `  input   ${input.qty} × product ${input.productId} for customer ${input.customerId}${input.amountCents === undefined ? '' : `, ${formatMoney(input.amountCents)}`}`,
+      saga.damage === null
+        ? `  input   ${input.qty} × product ${input.productId} for customer ${input.customerId}${input.amountCents === undefined ? '' : `, ${formatMoney(input.amountCents)}`}`
+        : `  input   ${c.red(`damaged: ${saga.damage}`)}`,
     ];
     if (saga.error !== null) lines.push(`  error   ${c.red(saga.error)}`);
     if (saga.ownerId !== null) lines.push(`  owner   ${saga.ownerId}, lease until ${saga.leaseUntil === null ? '-' : formatTime(saga.leaseUntil)}`);
@@ -51,7 +54,8 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     lines.push(`  payment  ${rows.payment ? `#${rows.payment.paymentId} ${formatMoney(rows.payment.amountCents)} ${rows.payment.status}` : '-'}`);
     lines.push(`  order    ${rows.order ? `#${rows.order.orderId} ${rows.order.status}` : '-'}`);
     lines.push(`  shipment ${rows.shipment ? `#${rows.shipment.shipmentId} ${rows.shipment.status}` : '-'}`);
-    if (saga.status === 'stuck') lines.push('', c.red('  stuck: fix the cause, then run `saga recover` to retry the failed compensation'));
+    if (saga.damage !== null) lines.push('', c.red('  damaged: recovery cannot drive this saga; repair its input (or restore the row from a backup), then run `saga recover`'));
+    else if (saga.status === 'stuck') lines.push('', c.red('  stuck: fix the cause, then run `saga recover` to retry the failed compensation'));
     ctx.stdout.write(`${lines.join('\n')}\n`);
     return ExitCode.ok;
   } finally {

@@ -1,6 +1,5 @@
-import { hostname } from 'node:os';
 import { checkInvariants } from '../../checkout/invariants.js';
-import { pidAlive } from '../../engine/recovery.js';
+import { localMachine } from '../../engine/process-identity.js';
 import { ExitCode } from '../../errors.js';
 import { openApp } from '../app.js';
 import type { CommandContext } from '../context.js';
@@ -10,7 +9,7 @@ import { chalkFor } from '../output/format.js';
 export async function verifyCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
   const app = await openApp(ctx.settings, 'never');
   try {
-    const violations = await checkInvariants(app.db, { now: Date.now(), host: hostname(), pidAlive });
+    const violations = await checkInvariants(app.db, { now: Date.now(), machine: localMachine() });
     const sagas = (await app.db.get<{ n: number }>('SELECT count(*) AS n FROM sagas'))?.n ?? 0;
     if (flags.json) {
       ctx.stdout.write(`${JSON.stringify({ ok: violations.length === 0, sagas, violations })}\n`);

@@ -6,9 +6,9 @@ import { inTransaction, pgSql, postgresDatabase, type Pool, type PoolClient } fr
 // the update only happens if the saga is still as the recoverer saw it.
 const TAKE_OVER = `WITH claim AS (
     SELECT saga_id FROM sagas
-    WHERE saga_id = $6 AND status = $7 AND owner_id IS NOT DISTINCT FROM $8 AND lease_until IS NOT DISTINCT FROM $9
+    WHERE saga_id = $8 AND status = $9 AND owner_id IS NOT DISTINCT FROM $10 AND lease_until IS NOT DISTINCT FROM $11
     FOR UPDATE SKIP LOCKED)
-  UPDATE sagas SET owner_id = $1, owner_host = $2, owner_pid = $3, lease_until = $4, updated_at = $5
+  UPDATE sagas SET owner_id = $1, owner_host = $2, owner_pid = $3, owner_pid_scope = $4, owner_started_at = $5, lease_until = $6, updated_at = $7
   FROM claim WHERE sagas.saga_id = claim.saga_id`;
 
 /** The saga log on PostgreSQL: every `commit` is one transaction on one pooled connection. */
@@ -32,6 +32,6 @@ export function postgresSagaStore(pool: Pool, now: () => number = Date.now): Sag
       }),
     renewLease: async (sagaId, owner, leaseUntil) => (await run(pool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
     takeOver: async (sagaId, expected, owner, leaseUntil) =>
-      (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil])).rowCount === 1,
+      (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil])).rowCount === 1,
   };
 }

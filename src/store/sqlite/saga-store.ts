@@ -5,7 +5,7 @@ import { sqliteDatabase } from './sql-database.js';
 import { statementCache } from './statements.js';
 
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
-const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, lease_until = ?, updated_at = ?
+const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, owner_pid_scope = ?, owner_started_at = ?, lease_until = ?, updated_at = ?
   WHERE saga_id = ? AND status = ? AND owner_id IS ? AND lease_until IS ?`;
 
 /** The saga log on SQLite. Every `commit` is one `BEGIN IMMEDIATE` transaction, run synchronously. */
@@ -30,6 +30,6 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
     commit: async (batch) => commit.immediate(batch),
     renewLease: async (sagaId, owner, leaseUntil) => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }) === 1,
     takeOver: async (sagaId, expected, owner, leaseUntil) =>
-      run({ sql: TAKE_OVER, params: [owner.id, owner.host, owner.pid, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil] }) === 1,
+      run({ sql: TAKE_OVER, params: [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil] }) === 1,
   };
 }
