@@ -6,7 +6,7 @@ import { sagaIdOfKey, type Dialect, type SqlDatabase } from '../store/sql.js';
 import { CHECKOUT_SAGA, CHECKOUT_STEPS } from './checkout-saga.js';
 
 /**
- * The invariants of SAGA-SEMANTICS.md checked over a whole database: what `saga verify` prints
+ * The invariants of docs/guarantees.md checked over a whole database: what `saga verify` prints
  * and what every crash and concurrency test asserts. Each check names the rows involved.
  */
 export interface Violation {

@@ -6,7 +6,7 @@ export type { Charge, Refund } from './ledger-rules.js';
 
 /**
  * The payment provider as the checkout sees it: a remote service that deduplicates by
- * idempotency key (SAGA-SEMANTICS.md, rule 3). Its rules are in ledger-rules.ts.
+ * idempotency key (docs/guarantees.md, rule 3). Its rules are in ledger-rules.ts.
  */
 export interface PaymentProvider {
   /** Charges once per key; asking again with the key returns the first charge. */

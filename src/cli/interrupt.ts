@@ -1,5 +1,5 @@
 /**
- * Ctrl-C and SIGTERM during a saga (SAGA-SEMANTICS.md, rule 9). The first signal aborts: the
+ * Ctrl-C and SIGTERM during a saga (docs/guarantees.md, rule 9). The first signal aborts: the
  * engine finishes the step in flight, then rolls back. A second signal stops at once and leaves
  * the saga to `saga recover`, which sees this process is gone and takes it over.
  */

@@ -2,7 +2,7 @@
  * A saga is data: a name and an ordered list of steps, each an action and its compensation.
  * The engine knows nothing of what the steps mean.
  *
- * Two kinds of step (SAGA-SEMANTICS.md, "Words"):
+ * Two kinds of step (docs/guarantees.md, "Words"):
  * - `local`: its effect is a write to our own database. It is described as SQL writes, not run
  *   as code, so the store can commit the writes and the step's log records in one transaction
  *   (rule 2), and can commit several consecutive local steps in one transaction too.

@@ -1,5 +1,5 @@
 /**
- * How a step failed decides what the engine does next (SAGA-SEMANTICS.md, rule 6):
+ * How a step failed decides what the engine does next (docs/guarantees.md, rule 6):
  * a permanent failure is not retried, a transient one is, with backoff, until the step's budget
  * is spent. `uncertain` says whether the effect may have happened (rule 4): a permanent failure
  * is raised before any effect; a timeout or a dropped connection may hide one.

@@ -2,7 +2,7 @@ import type { EngineLogger } from './runner.js';
 import type { StepEvent } from './store.js';
 
 /**
- * One saga log record as one pino line, with the fields SAGA-SEMANTICS.md names: sagaId, saga,
+ * One saga log record as one pino line, with the fields docs/guarantees.md names: sagaId, saga,
  * step, phase, event, attempt, durationMs where it applies, err for failures.
  */
 export function logStepEvent(logger: EngineLogger, saga: string, ev: StepEvent): void {

@@ -227,7 +227,7 @@ describe.each(BACKENDS)('engine runner on $name', (backend) => {
     expect(loggedTransitions(logs)).toEqual(expected);
     // Terminal: no owner, no lease.
     expect(await sagaRow(db, sagaId)).toMatchObject({ status: 'completed', owner_id: null, lease_until: null, ended_at: expect.any(Number) });
-    // Every transition record carries the fields SAGA-SEMANTICS.md names; one more line says how the saga ended.
+    // Every transition record carries the fields docs/guarantees.md names; one more line says how the saga ended.
     const transitionLogs = logs.filter((l) => l.fields.phase !== undefined);
     expect(transitionLogs).toHaveLength(expected.length);
     for (const l of transitionLogs) expect(l.fields).toMatchObject({ sagaId, saga: 'test-saga', step: expect.any(String), phase: 'action', attempt: 1 });

@@ -306,7 +306,7 @@ export function sagaStatus(state: ShopState, sagaId: string): Status | undefined
 }
 
 /**
- * The invariants of SAGA-SEMANTICS.md, computed from the rows without any code of src/. Returns
+ * The invariants of docs/guarantees.md, computed from the rows without any code of src/. Returns
  * one readable line per problem (empty when all hold), so a failure shows what is wrong.
  */
 export function problems(state: ShopState, opts: { allowStuck?: boolean } = {}): string[] {

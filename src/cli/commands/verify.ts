@@ -5,7 +5,7 @@ import { openApp } from '../app.js';
 import type { CommandContext } from '../context.js';
 import { chalkFor } from '../output/format.js';
 
-/** `saga verify`: every invariant of SAGA-SEMANTICS.md over the whole database. Exit 5 on any violation. */
+/** `saga verify`: every invariant of docs/guarantees.md over the whole database. Exit 5 on any violation. */
 export async function verifyCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
   const app = await openApp(ctx.settings, 'never');
   try {
