@@ -135,7 +135,7 @@ async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | '
 }
 
 describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
-  afterAll(closeReaders);
+  afterAll(() => closeReaders());
 
   /** Crashes at `point`, then checks what the crash left and that recovery ends the saga as it must. */
   async function crashAndRecover({ point, faults, ends, mayLeaveNothing, atCrash }: CrashCase, how: 'cli' | 'in-process') {

@@ -10,7 +10,7 @@ import {
 } from './helpers.js';
 
 describe.concurrent.each(BACKENDS)('idempotency and concurrent recovery on $name', (backend) => {
-  afterAll(closeReaders);
+  afterAll(() => closeReaders());
 
   describe('the same --key twice replays the first outcome', () => {
     const CASES: { name: string; first: CheckoutSpec; code: number; status: string }[] = [

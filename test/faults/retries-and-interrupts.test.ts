@@ -13,7 +13,7 @@ import {
 const time = (l: LogLine) => Date.parse(String(l.time));
 
 describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', (backend) => {
-  afterAll(closeReaders);
+  afterAll(() => closeReaders());
 
   describe('transient failures are retried with exponential backoff', () => {
     const BASE_MS = 40;

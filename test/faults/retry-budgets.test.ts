@@ -13,7 +13,7 @@ const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe.concurrent.each(BACKENDS)('exact retry budgets on $name', (backend) => {
   const shop = () => newShop(backend);
-  afterAll(closeReaders);
+  afterAll(() => closeReaders());
 
   /** Attempt numbers of one step's records, from saga.log and from saga_events. */
   async function attempts(s: Shop, sagaId: string, step: string, phase: 'action' | 'compensation', event: string) {
