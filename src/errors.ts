@@ -38,3 +38,10 @@ export class DatabaseUnusableError extends SagaError {
     super(message, ExitCode.internal);
   }
 }
+
+/** The database failed under a running command (connection lost, server down, disk full): not a bug. */
+export class DatabaseFailedError extends SagaError {
+  constructor(message: string) {
+    super(message, ExitCode.internal);
+  }
+}

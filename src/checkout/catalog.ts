@@ -18,7 +18,8 @@ export const SEED_CUSTOMERS = [
 
 export const DEFAULT_CUSTOMER_ID = 1;
 
-function seedWrites(): SqlWrite[] {
+/** The catalog as inserts that skip what is there: what a new database is created with. */
+export function seedWrites(): SqlWrite[] {
   const writes: SqlWrite[] = [];
   for (const p of SEED_PRODUCTS) {
     writes.push(

@@ -9,7 +9,8 @@ import type { PaymentProvider } from './payment-provider.js';
  */
 export function postgresPaymentProvider(pool: Pool, now: () => number = Date.now): PaymentProvider {
   const entry = async (c: PoolClient, key: string) => (await c.query('SELECT * FROM provider_ledger WHERE idempotency_key = $1', [key])).rows[0] as LedgerRow | undefined;
-  const lock = (c: PoolClient, chargeKey: string) => c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [chargeKey]);
+  // Keyed by schema too: two saga schemas in one database never wait on each other's charges.
+  const lock = (c: PoolClient, chargeKey: string) => c.query('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))', [chargeKey]);
   const apply = async <T>(c: PoolClient, plan: LedgerPlan<T>): Promise<T> => {
     for (const w of plan.writes) await runWrite(c, w);
     return plan.result;

@@ -1,29 +1,45 @@
+import { seedWrites } from '../checkout/catalog.js';
 import { postgresPaymentProvider } from '../checkout/payment-provider-postgres.js';
-import { openPool, postgresDatabase } from '../store/postgres/connect.js';
+import { openPool, postgresDatabase, type Pool } from '../store/postgres/connect.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
-import { redactUrl } from '../store/postgres/url.js';
 import { DatabaseUnusableError } from '../errors.js';
 import { noDatabase, type Backend, type CreateMode } from './app.js';
 import type { GlobalSettings } from './settings.js';
 
-/** The PostgreSQL wiring of `openApp`, in its own module so that it loads only for postgres:// URLs. */
+/**
+ * The PostgreSQL wiring of `openApp`, in its own module so that it loads only for postgres:// URLs.
+ * Everything of saga's lives in its own schema (`settings.pgSchema`); the rest of the database
+ * (an application's `public.orders`, say) is never read or written.
+ */
 export async function openPostgres(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
-  const label = redactUrl(settings.db);
-  const pool = await openPool(settings.db, settings.durability);
+  const schema = settings.pgSchema;
+  const pool = await openPool(settings.db, settings.durability, undefined, schema);
+  const db = postgresDatabase(pool, settings.db, schema);
   try {
-    const probe = (await pool.query(`SELECT to_regclass('schema_migrations') IS NOT NULL AS saga, to_regclass('products') IS NOT NULL OR to_regclass('sagas') IS NOT NULL AS taken`)).rows[0] as { saga: boolean; taken: boolean };
-    const hasSchema = probe.saga;
-    if (!hasSchema && probe.taken) {
-      throw new DatabaseUnusableError(`${label} already has tables named like saga's but no saga schema: it belongs to another program; point --db at another database`);
+    const state = await schemaState(pool, schema);
+    if (state === 'foreign') {
+      throw new DatabaseUnusableError(`schema ${schema} in ${db.label} holds another program's tables (no saga bookkeeping): set SAGA_PG_SCHEMA to another schema, or point --db at another database`);
     }
-    if (!hasSchema && create === 'never') throw noDatabase(label);
-    if (!hasSchema) beforeCreate?.();
-    const applied = await migratePostgres(pool, label);
-    return { db: postgresDatabase(pool, settings.db), store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created: !hasSchema && applied.length > 0 };
+    if (state === 'absent' && create === 'never') throw noDatabase(db.label);
+    if (state === 'absent') beforeCreate?.();
+    const { created } = await migratePostgres(pool, db.label, { schema, initialWrites: seedWrites() });
+    return { db, store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;
   }
 }
 
+/** Ours (has `schema_migrations`), absent (no such schema, or an empty one), or another program's. */
+async function schemaState(pool: Pool, schema: string): Promise<'ours' | 'absent' | 'foreign'> {
+  const row = (
+    await pool.query(
+      `SELECT count(*) AS relations, count(*) FILTER (WHERE c.relname = 'schema_migrations' AND c.relkind = 'r') AS bookkeeping
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`,
+      [schema],
+    )
+  ).rows[0] as { relations: number; bookkeeping: number };
+  if (row.bookkeeping > 0) return 'ours';
+  return row.relations > 0 ? 'foreign' : 'absent';
+}

@@ -1,8 +1,9 @@
 import { checkoutSaga, CHECKOUT_SAGA, type CheckoutInput } from '../checkout/checkout-saga.js';
-import { seedCatalog } from '../checkout/catalog.js';
+import { seedWrites } from '../checkout/catalog.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../checkout/payment-provider.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
+import { noFaults, type FaultInjector } from '../engine/faults.js';
 import type { SagaStore } from '../engine/store.js';
 import { UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
@@ -38,21 +39,19 @@ export interface Backend {
 }
 
 /**
- * Opens (or, with `if-missing`, creates and seeds) the database, applying pending migrations.
- * `beforeCreate` runs before a new database is made, so a command can refuse bad input first and
- * leave nothing behind.
+ * Opens (or, with `if-missing`, creates and seeds) the database, applying pending migrations. A
+ * new database gets its demo catalog in the same transaction that creates its tables, so a
+ * process that finds the tables always finds the catalog, whoever created them and even if that
+ * process died right after. `beforeCreate` runs before a new database is made, so a command can
+ * refuse bad input first and leave nothing behind.
  */
-export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<App> {
+export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults): Promise<App> {
   // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
   const backend = isPostgresUrl(settings.db)
     ? await (await import('./app-postgres.js')).openPostgres(settings, create, beforeCreate)
     : openSqliteBackend(settings, create, beforeCreate);
-  try {
-    if (backend.created) await seedCatalog(backend.db);
-  } catch (err) {
-    await backend.db.close();
-    throw err;
-  }
+  // A crash here, just after the creating transaction committed, must leave a usable database.
+  if (backend.created) faults.point('open:create:after-commit');
   const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
   return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), close: () => backend.db.close() };
 }
@@ -63,8 +62,8 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   if (!exists) beforeCreate?.();
   const raw = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
   try {
-    migrate(raw, undefined, settings.db);
-    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: simulatedPaymentProvider(raw), created: !exists };
+    const { created } = migrate(raw, { label: settings.db, initialWrites: seedWrites() });
+    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: simulatedPaymentProvider(raw), created };
   } catch (err) {
     raw.close();
     throw err;

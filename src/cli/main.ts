@@ -8,6 +8,8 @@ import { wantsColor } from '../log.js';
 import type { CommandContext } from './context.js';
 import { buildProgram } from './program.js';
 import { resolveGlobals } from './settings.js';
+import { databaseTrouble } from '../store/db-errors.js';
+import { isPostgresUrl, parsePostgresUrl, scrubPassword } from '../store/postgres/url.js';
 
 const COMMANDS = {
   seed: async () => (await import('./commands/seed.js')).seedCommand,
@@ -32,10 +34,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   // a saga half-way: drop the output and let the saga reach its end.
   for (const stream of [stdout, stderr]) stream.on('error', () => undefined);
   let exitCode: number = ExitCode.ok;
+  // The database password, once known, is scrubbed from every line written below.
+  let password = '';
   const program = buildProgram(packageVersion(), async (name, options) => {
     const flags = { ...program.opts(), ...options };
     const sources: Sources = { flags, env: process.env, dotenv: readDotEnv(process.cwd()) };
-    const ctx: CommandContext = { sources, settings: resolveGlobals(sources), stdout, stderr, color: wantsColor(stdout, process.env), colorErr: wantsColor(stderr, process.env) };
+    const settings = resolveGlobals(sources);
+    if (isPostgresUrl(settings.db)) password = parsePostgresUrl(settings.db).password;
+    const ctx: CommandContext = { sources, settings, stdout, stderr, color: wantsColor(stdout, process.env), colorErr: wantsColor(stderr, process.env) };
     const command = await COMMANDS[name as keyof typeof COMMANDS]();
     exitCode = await command(options as never, ctx);
   });
@@ -56,12 +62,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
-    exitCode = report(err, stderr);
+    exitCode = report(err, { write: (text: string) => stderr.write(scrubPassword(text, password)) });
   }
   process.exitCode = exitCode;
 }
 
-function report(err: unknown, stderr: NodeJS.WritableStream): number {
+function report(err: unknown, stderr: { write(text: string): unknown }): number {
   if (err instanceof CommanderError) {
     // Help and --version end with code 0; every parse error is a usage error.
     return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
@@ -70,10 +76,11 @@ function report(err: unknown, stderr: NodeJS.WritableStream): number {
     stderr.write(`saga: ${err.message}\n`);
     return err.exitCode;
   }
-  // The disk, not our code: one line. A saga caught half-way keeps its lease for `saga recover`.
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM)/.test(code)) {
-    stderr.write(`saga: the database cannot be written (${code}: ${(err as Error).message}): check the file, its directory and free space, then run \`saga recover\`\n`);
+  // The database, not our code (connection lost, server down, disk full): one line. A saga
+  // caught half-way keeps its lease for `saga recover`.
+  const trouble = databaseTrouble(err);
+  if (trouble !== undefined) {
+    stderr.write(`saga: the database failed (${trouble}): check that it is running, reachable and has free space, then run the command again; \`saga recover\` finishes any saga it interrupted\n`);
     return ExitCode.internal;
   }
   stderr.write(`saga: internal error (a bug; please report it with this output):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { DEFAULTS, setting, type SettingKey, type Sources } from '../config.js';
-import { isPostgresUrl } from '../store/postgres/url.js';
+import { isPostgresUrl, isUrl, parsePgSchema, parsePostgresUrl, redactUrl } from '../store/postgres/url.js';
 import { DELAY_POINTS, type FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
@@ -11,6 +11,8 @@ import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode } fro
 /** Settings every command shares, resolved once: flags > environment > .env > defaults. */
 export interface GlobalSettings {
   readonly db: string;
+  /** PostgreSQL only: the schema holding saga's tables (SAGA_PG_SCHEMA, default `saga`). */
+  readonly pgSchema: string;
   readonly logFile: string;
   readonly logLevel: string;
   readonly durability: Durability;
@@ -20,8 +22,11 @@ export interface GlobalSettings {
 }
 
 export function resolveGlobals(sources: Sources): GlobalSettings {
+  const db = databaseSetting(sources);
   return {
-    db: databaseSetting(sources),
+    db,
+    // Checked only where it means something: a stray SAGA_PG_SCHEMA does not break SQLite.
+    pgSchema: isPostgresUrl(db) ? checked(sources, 'SAGA_PG_SCHEMA', undefined, parsePgSchema) : DEFAULTS.SAGA_PG_SCHEMA,
     logFile: checked(sources, 'SAGA_LOG_FILE', 'logFile', (v) => v),
     logLevel: checked(sources, 'LOG_LEVEL', undefined, parseChoice('LOG_LEVEL', LOG_LEVELS)),
     durability: checked(sources, 'SAGA_SYNC', 'sync', parseChoice<Durability>('--sync', ['full', 'normal'])),
@@ -39,13 +44,24 @@ function databaseSetting(sources: Sources): string {
   const flag = sources.flags.db;
   if (typeof flag === 'string') {
     if (flag.trim() === '') throw new UsageError('--db is empty: give a file path such as ./saga.db, or a postgres:// URL');
-    return flag;
+    return checkedDatabase(flag);
   }
   for (const from of [sources.env, sources.dotenv]) {
-    if (from.SAGA_DB) return from.SAGA_DB;
-    if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return from.DATABASE_URL;
+    if (from.SAGA_DB) return checkedDatabase(from.SAGA_DB);
+    if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return checkedDatabase(from.DATABASE_URL);
   }
   return DEFAULTS.SAGA_DB;
+}
+
+/** A URL is checked here, before anything opens: a bad one is bad input, said without its password. */
+function checkedDatabase(db: string): string {
+  if (isPostgresUrl(db)) {
+    parsePostgresUrl(db);
+  } else if (isUrl(db)) {
+    const scheme = db.slice(0, db.indexOf('://'));
+    throw new UsageError(`${redactUrl(db)}: saga does not support ${scheme}:// databases; give a SQLite file path (such as ./saga.db) or a postgres:// (postgresql://) URL`);
+  }
+  return db;
 }
 
 /** Failure injection for `checkout`, from its flags or the SAGA_FAIL_* variables. */

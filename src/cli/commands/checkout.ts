@@ -5,7 +5,8 @@ import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector } from '../../engine/faults.js';
 import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
-import { ExitCode, SagaError, UsageError } from '../../errors.js';
+import { DatabaseFailedError, ExitCode, SagaError, UsageError } from '../../errors.js';
+import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
 import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
@@ -28,10 +29,16 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
   const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
   // the catalog that is about to be loaded.
-  const app = await openApp(ctx.settings, 'if-missing', () => {
-    if (!SEED_PRODUCTS.some((p) => p.productId === flags.product)) throw unknownProduct(flags.product);
-    if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
-  });
+  const injector = faultInjector(faults);
+  const app = await openApp(
+    ctx.settings,
+    'if-missing',
+    () => {
+      if (!SEED_PRODUCTS.some((p) => p.productId === flags.product)) throw unknownProduct(flags.product);
+      if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
+    },
+    injector,
+  );
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);
     const product = await findProduct(app.db, flags.product);
@@ -47,7 +54,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       close();
       process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
     });
-    const deps: EngineDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: faultInjector(faults) };
+    const deps: EngineDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
     try {
       const startedAt = Date.now();
       const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, deps, {
@@ -56,7 +63,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
         ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash: `product=${input.productId};qty=${input.qty};customer=${input.customerId}` }),
         onTakenOver: (id) => ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`),
         onSaga: (id) => (sagaId = id),
-      }).catch((err: unknown) => explain(err, interrupts.exitCode()));
+      }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId));
       const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
@@ -69,7 +76,12 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
 }
 
 /** The engine's word for what went wrong, as the user's. */
-function explain(err: unknown, interruptedExitCode: number | undefined): never {
+function explain(err: unknown, interruptedExitCode: number | undefined, sagaId: string): never {
+  const trouble = databaseTrouble(err);
+  if (trouble !== undefined) {
+    // Every step's outcome is committed before the next begins: nothing is lost, only paused.
+    throw new DatabaseFailedError(`the database failed during saga ${sagaId} (${trouble}): once it is back, \`saga recover\` will finish the saga`);
+  }
   if (err instanceof IdempotencyConflictError) {
     throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
   }

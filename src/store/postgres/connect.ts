@@ -1,8 +1,13 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { SqlWrite } from '../../engine/definition.js';
-import { DatabaseUnusableError } from '../../errors.js';
+import { DatabaseUnusableError, UsageError } from '../../errors.js';
 import { toNumberedPlaceholders, type SqlDatabase } from '../sql.js';
-import { redactUrl } from './url.js';
+import { parsePostgresUrl, redactUrl, scrubPassword, type PostgresTarget } from './url.js';
+
+/** Where saga's tables live unless SAGA_PG_SCHEMA says otherwise. */
+export const DEFAULT_PG_SCHEMA = 'saga';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -15,31 +20,81 @@ const types = {
   },
 };
 
-/** `durability: 'normal'` maps to PostgreSQL's `synchronous_commit = off` (same trade-off as SQLite's). */
-export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20): Promise<Pool> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    types,
-    connectionTimeoutMillis: 10_000,
-    ...(durability === 'normal' ? { options: '-c synchronous_commit=off' } : {}),
-  });
-  // An idle client that errors (server restart) must not crash the process.
-  pool.on('error', () => undefined);
+/**
+ * A pool whose every connection has `search_path` set to saga's own schema (the SQL stays
+ * unqualified, and nothing outside that schema is touched), and `durability: 'normal'` as
+ * PostgreSQL's `synchronous_commit = off` (same trade-off as SQLite's). The first connection is
+ * made here so that an unreachable server is one clear error.
+ */
+export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20, schema: string = DEFAULT_PG_SCHEMA): Promise<Pool> {
+  const target = parsePostgresUrl(url);
+  const ssl = sslOption(target);
+  const options = [`-c search_path=${schema}`, ...(durability === 'normal' ? ['-c synchronous_commit=off'] : []), ...(target.options === undefined ? [] : [target.options])].join(' ');
+  const connect = async (withSsl: typeof ssl): Promise<Pool> => {
+    const pool = new pg.Pool({ connectionString: target.connectionString, max, types, connectionTimeoutMillis: 10_000, options, ...(withSsl === undefined ? {} : { ssl: withSsl }) });
+    // An idle client that errors (server restart) must not crash the process.
+    pool.on('error', () => undefined);
+    try {
+      (await pool.connect()).release();
+      return pool;
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+  };
   try {
-    const client = await pool.connect();
-    client.release();
+    return await connect(ssl).catch((err: Error) => {
+      // libpq's `prefer`: TLS if the server offers it, else a plain connection.
+      if (target.sslMode === 'prefer' && /does not support SSL/i.test(err.message)) return connect(false);
+      throw err;
+    });
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw new DatabaseUnusableError(`cannot connect to ${redactUrl(url)}: ${(err as Error).message}; check the URL and that the server is running`);
+    const why = scrubPassword((err as Error).message, target.password);
+    throw new DatabaseUnusableError(`cannot connect to ${target.label}: ${why}; check the URL and that the server is running`);
   }
-  return pool;
+}
+
+/**
+ * libpq's `sslmode` (and its certificate files) as pg's `ssl` option. pg's own reading of
+ * `sslmode` differs from libpq's and prints a multi-line warning, so pg never sees it.
+ * `require` encrypts without checking the certificate, unless a root certificate is given (then it
+ * is checked, as `verify-ca`); `verify-ca` checks the chain; `verify-full` also the host name.
+ */
+function sslOption(target: PostgresTarget): ConnectionOptions | false | undefined {
+  const read = (what: string, path: string | undefined) => {
+    if (path === undefined) return {};
+    try {
+      return { [what]: readFileSync(path, 'utf8') };
+    } catch (err) {
+      throw new UsageError(`cannot read the certificate file ${path} named in the database URL (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix the path`);
+    }
+  };
+  const files: ConnectionOptions = { ...read('ca', target.sslFiles.rootcert), ...read('cert', target.sslFiles.cert), ...read('key', target.sslFiles.key) };
+  const chainOnly: ConnectionOptions = { ...files, checkServerIdentity: () => undefined };
+  switch (target.sslMode) {
+    case undefined:
+      return Object.keys(files).length > 0 ? files : undefined;
+    case 'disable':
+    case 'allow':
+      return false;
+    case 'prefer':
+    case 'require':
+      return files.ca === undefined ? { ...files, rejectUnauthorized: false } : chainOnly;
+    case 'verify-ca':
+      return chainOnly;
+    case 'verify-full':
+      return files;
+  }
 }
 
 /** A PostgreSQL transaction on one pooled client: BEGIN, fn, COMMIT (ROLLBACK on any error). */
 export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no error listener of the pool's: a connection lost between two
+  // queries must fail the next query, not crash the process with an unhandled 'error' event.
+  const onError = (err: Error) => (broken = err);
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -50,6 +105,7 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
     await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
     throw err;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }
@@ -69,10 +125,10 @@ export async function runWrite(client: PoolClient | Pool, w: SqlWrite): Promise<
   return r.rowCount ?? 0;
 }
 
-export function postgresDatabase(pool: Pool, url: string): SqlDatabase {
+export function postgresDatabase(pool: Pool, url: string, schema: string = DEFAULT_PG_SCHEMA): SqlDatabase {
   return {
     dialect: 'postgres',
-    label: redactUrl(url),
+    label: schema === DEFAULT_PG_SCHEMA ? redactUrl(url) : `${redactUrl(url)} (schema ${schema})`,
     all: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query(pgSql(sql), params as unknown[])).rows as T[],
     get: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query(pgSql(sql), params as unknown[])).rows[0] as T | undefined,
     batch: (writes) =>
