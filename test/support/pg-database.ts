@@ -17,3 +17,14 @@ export async function createPostgresDatabase(adminUrl: string, template?: string
   return url.toString();
 }
 
+
+/** Runs `fn` on a connection of its own to `url` (test set-up and checks, outside saga). */
+export async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -72,13 +72,16 @@ export function parsePostgresUrl(raw: string): PostgresTarget {
  */
 export function redactUrl(url: string): string {
   if (!isUrl(url)) return url;
+  const byShape = () => url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@').replace(/([?&]password=)[^&]*/gi, '$1***');
+  // Two `@`: maybe an unencoded `@` in the password, which a parser would split at the first one.
+  if (url.indexOf('@') !== url.lastIndexOf('@')) return byShape();
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
     if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.toString();
   } catch {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@').replace(/([?&]password=)[^&]*/gi, '$1***');
+    return byShape();
   }
 }
 
