@@ -86,7 +86,7 @@ describe('--db and SAGA_PG_SCHEMA as settings', () => {
     expect(resolve({}, { DATABASE_URL: 'mysql://u:secret@h/db' }).db).toBe('./saga.db');
   });
 
-  it.each([
+  it.each<{ env: Record<string, string>; schema: string }>([
     { env: {}, schema: 'saga' },
     { env: { SAGA_PG_SCHEMA: 'shop_saga' }, schema: 'shop_saga' },
     { env: { SAGA_PG_SCHEMA: '_x1' }, schema: '_x1' },

@@ -54,7 +54,14 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       close();
       process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
     });
-    const deps: EngineDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
+    // Whether the saga's first record committed: then a failing database loses nothing of it.
+    let recorded = false;
+    const store = { ...app.store, commit: async (batch: Parameters<typeof app.store.commit>[0]) => {
+      const result = await app.store.commit(batch);
+      recorded = true;
+      return result;
+    } };
+    const deps: EngineDeps = { store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
     try {
       const startedAt = Date.now();
       const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, deps, {
@@ -63,7 +70,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
         ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash: `product=${input.productId};qty=${input.qty};customer=${input.customerId}` }),
         onTakenOver: (id) => ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`),
         onSaga: (id) => (sagaId = id),
-      }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId));
+      }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
       const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
@@ -76,11 +83,16 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
 }
 
 /** The engine's word for what went wrong, as the user's. */
-function explain(err: unknown, interruptedExitCode: number | undefined, sagaId: string): never {
+function explain(err: unknown, interruptedExitCode: number | undefined, sagaId: string, recorded: boolean): never {
   const trouble = databaseTrouble(err);
   if (trouble !== undefined) {
-    // Every step's outcome is committed before the next begins: nothing is lost, only paused.
-    throw new DatabaseFailedError(`the database failed during saga ${sagaId} (${trouble}): once it is back, \`saga recover\` will finish the saga`);
+    // Every step's outcome is committed before the next begins: a recorded saga loses nothing,
+    // it only pauses. One whose first commit failed may or may not be in the database.
+    throw new DatabaseFailedError(
+      recorded
+        ? `the database failed during saga ${sagaId} (${trouble}): once it is back, \`saga recover\` will finish the saga`
+        : `the database failed as saga ${sagaId} was starting (${trouble}): once it is back, \`saga show ${sagaId}\` tells whether it was recorded; if it was, \`saga recover\` will finish it, if not, nothing was changed`,
+    );
   }
   if (err instanceof IdempotencyConflictError) {
     throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
