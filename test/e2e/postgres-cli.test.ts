@@ -107,14 +107,21 @@ function inventoryRow(stdout: string, productId: number) {
 describe.runIf(adminUrl !== '')('PostgreSQL first runs', () => {
   it('16 seeds and 8 checkouts at once on a new database: every one exits 0, the schema is made once, stock adds up', async () => {
     const { dir, url } = await fresh();
-    const seeds = Array.from({ length: 16 }, () => runSaga(['seed', '--json', '--db', url], { cwd: dir }));
-    const checkouts = Array.from({ length: 8 }, () => runSaga(['checkout', '--product', '101', '--qty', '1', '--db', url], { cwd: dir }));
-    const runs = await Promise.all([...seeds, ...checkouts]);
-    for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    const seedResults = (await Promise.all(seeds)).map((r) => (JSON.parse(r.stdout) as { result: string }).result);
-    const createdByCheckout = (await Promise.all(checkouts)).filter((r) => r.stderr.includes('created it')).length;
-    expect(seedResults.filter((r) => r === 'created').length + createdByCheckout).toBe(1);
-    expect(seedResults.every((r) => r === 'created' || r === 'unchanged')).toBe(true);
+    // To make them truly meet, this test holds the migration lock until all 24 wait for it.
+    await withPg(url, async (holder) => {
+      await holder.query(`SELECT pg_advisory_lock(74112024, hashtext('saga'))`);
+      const seeds = Array.from({ length: 16 }, () => startSaga(['seed', '--json', '--db', url], { cwd: dir }));
+      const checkouts = Array.from({ length: 8 }, () => startSaga(['checkout', '--product', '101', '--qty', '1', '--db', url], { cwd: dir }));
+      await until(async () => (await holder.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0].n === 24, 60_000);
+      await holder.query(`SELECT pg_advisory_unlock(74112024, hashtext('saga'))`);
+      const seedRuns = await Promise.all(seeds.map((s) => s.done));
+      const checkoutRuns = await Promise.all(checkouts.map((c) => c.done));
+      for (const r of [...seedRuns, ...checkoutRuns]) expect(r.code, r.stderr).toBe(0);
+      const seedResults = seedRuns.map((r) => (JSON.parse(r.stdout) as { result: string }).result);
+      const createdByCheckout = checkoutRuns.filter((r) => r.stderr.includes('created it')).length;
+      expect(seedResults.filter((r) => r === 'created').length + createdByCheckout).toBe(1);
+      expect(seedResults.every((r) => r === 'created' || r === 'unchanged')).toBe(true);
+    });
     const inv = await runSaga(['inventory', '--json', '--db', url], { cwd: dir });
     expect(inventoryRow(inv.stdout, 101)).toMatchObject({ available: 25 - 8, sold: 8 });
     expect((await runSaga(['verify', '--db', url], { cwd: dir })).code).toBe(0);
