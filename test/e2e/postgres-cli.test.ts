@@ -131,7 +131,9 @@ describe.runIf(adminUrl !== '')('PostgreSQL first runs', () => {
 describe.runIf(adminUrl !== '')('PostgreSQL: saga keeps to a schema of its own', () => {
   it("an application's own orders and products tables in public are never touched", async () => {
     const { dir, url } = await fresh();
-    await withPg(url, (c) => c.query(`CREATE TABLE public.orders (id SERIAL PRIMARY KEY, note TEXT NOT NULL); INSERT INTO public.orders (note) VALUES ('the app''s order'); CREATE TABLE public.products (sku TEXT)`));
+    // Its database's search_path names only public, as an application's often does.
+    const name = new URL(url).pathname.slice(1);
+    await withPg(url, (c) => c.query(`ALTER DATABASE ${name} SET search_path = public; CREATE TABLE public.orders (id SERIAL PRIMARY KEY, note TEXT NOT NULL); INSERT INTO public.orders (note) VALUES ('the app''s order'); CREATE TABLE public.products (sku TEXT)`));
     expect((await runSaga(['seed', '--db', url], { cwd: dir })).code).toBe(0);
     const r = await runSaga(['checkout', '--product', '101', '--qty', '2', '--db', url], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
