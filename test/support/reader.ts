@@ -11,7 +11,8 @@ export interface Reader {
 
 export async function openReader(dbArg: string): Promise<Reader> {
   if (/^postgres(ql)?:\/\//.test(dbArg)) {
-    const client = new pg.Client({ connectionString: dbArg });
+    // saga's tables live in the `saga` schema (the CLI's default SAGA_PG_SCHEMA).
+    const client = new pg.Client({ connectionString: dbArg, options: '-c search_path=saga' });
     await client.connect();
     return {
       all: async <T>(sql: string, params: unknown[] = []) => (await client.query(toNumberedPlaceholders(sql), params)).rows as T[],
