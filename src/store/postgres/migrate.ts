@@ -32,7 +32,8 @@ export async function migratePostgres(pool: Pool, label: string, opts: PostgresM
   if (start === latest) return { applied: [], created: false };
   const client = await pool.connect();
   let broken: Error | undefined;
-  client.on('error', (err: Error) => (broken = err)); // a lost connection fails the next query instead
+  const onError = (err: Error) => (broken = err); // a lost connection fails the next query instead of the process
+  client.on('error', onError);
   try {
     await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [MIGRATION_LOCK, schema]);
     try {
@@ -50,6 +51,7 @@ export async function migratePostgres(pool: Pool, label: string, opts: PostgresM
     }
   } finally {
     // A connection that could not roll back or unlock is closed, which also drops its lock.
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }
