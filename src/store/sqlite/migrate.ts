@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SqlWrite } from '../../engine/definition.js';
 import { listMigrations, migrationsDir, refuseNewerSchema } from '../migrations.js';
-import type { Db } from './open.js';
+import { pragma, type Db } from './open.js';
 
 export interface SqliteMigrateOptions {
   readonly dir?: string;
@@ -21,7 +21,7 @@ export function migrate(db: Db, opts: SqliteMigrateOptions = {}): { applied: str
   const migrations = listMigrations(opts.dir ?? migrationsDir('sqlite'));
   const label = opts.label ?? 'the database';
   const latest = migrations.at(-1)?.version ?? 0;
-  const current = () => db.pragma('user_version', { simple: true }) as number;
+  const current = () => pragma(db, 'user_version') as number;
   refuseNewerSchema(current(), latest, label);
   if (current() === latest) return { applied: [], created: false };
   return db.transaction(() => {
@@ -36,7 +36,7 @@ export function migrate(db: Db, opts: SqliteMigrateOptions = {}): { applied: str
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
       applied.push(m.name);
     }
-    db.pragma(`user_version = ${latest}`);
+    pragma(db, `user_version = ${latest}`);
     const created = now === 0;
     if (created) for (const w of opts.initialWrites ?? []) db.prepare(w.sql).run(...(w.params as unknown[]));
     return { applied, created };

@@ -1,10 +1,17 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseUnusableError, UsageError } from '../../errors.js';
+import { openKeptDatabase } from './kept-database.js';
 
 export type Durability = 'full' | 'normal';
 export type Db = Database.Database;
+
+/** A pragma's value (or nothing, for a setting), through a statement kept for life (see kept-database.ts). */
+export function pragma(db: Db, text: string): unknown {
+  const stmt = db.prepare(`PRAGMA ${text}`);
+  return stmt.reader ? stmt.pluck().get() : stmt.run();
+}
 
 /**
  * Fails early, before anything is created, when `--db` cannot be used: a missing directory is the
@@ -25,7 +32,7 @@ export function checkDatabasePath(path: string): { exists: boolean } {
 
 /** A SQLite file with tables but no saga schema belongs to another program: never touch it. */
 function refuseForeignDatabase(db: Db, path: string): void {
-  if ((db.pragma('user_version', { simple: true }) as number) !== 0) return;
+  if (pragma(db, 'user_version') !== 0) return;
   const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((t) => t.name);
   if (tables.length > 0 && !tables.includes('schema_migrations')) {
     throw new DatabaseUnusableError(`${path} is another program's SQLite database (tables: ${tables.slice(0, 5).join(', ')}): point --db at another file`);
@@ -41,11 +48,11 @@ function refuseForeignDatabase(db: Db, path: string): void {
 export function openSqlite(path: string, opts: { durability: Durability; mustExist?: boolean }): Db {
   let db: Db | undefined;
   try {
-    db = new Database(path, { fileMustExist: opts.mustExist ?? false, timeout: 30_000 });
+    db = openKeptDatabase(path, { fileMustExist: opts.mustExist ?? false, timeout: 30_000 });
     refuseForeignDatabase(db, path);
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    db.pragma('foreign_keys = ON');
+    pragma(db, 'journal_mode = WAL');
+    pragma(db, `synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    pragma(db, 'foreign_keys = ON');
     return db;
   } catch (err) {
     db?.close();
