@@ -3,6 +3,10 @@
  * `list` / `show` on 100,000 sagas, all in one process run on this machine. Prints a table and
  * writes the same figures to test/bench/results.json. Figures are medians of several rounds that
  * alternate engine and baseline, so a noisy neighbour hurts both alike.
+ *
+ * `npm run bench:cold` (this file with `--cold`): the cold start alone, on whichever `node` runs
+ * it, printed and not written to results.json: run it once per supported Node version.
+ * BENCH_COLD_ENTRY times another entry script in place of bin/saga.cjs (to compare mechanisms).
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -40,6 +44,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 21);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
 const PG_N = Number(process.env.BENCH_PG_N ?? 500);
+const COLD_ENTRY = process.env.BENCH_COLD_ENTRY ?? join(ROOT, 'bin/saga.cjs');
 const work = mkdtempSync(join(tmpdir(), 'saga-bench-'));
 
 function freshDb(name: string, durability: Durability): { db: Db; path: string } {
@@ -113,7 +118,7 @@ async function coldStart() {
   db.close();
   const saga: number[] = [];
   const node: number[] = [];
-  const sagaArgs = [join(ROOT, 'bin/saga.cjs'), 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
+  const sagaArgs = [COLD_ENTRY, 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
   timeProcess(process.execPath, sagaArgs, work); // warm the page cache once
   for (let i = 0; i < COLD_RUNS; i++) {
     saga.push(timeProcess(process.execPath, sagaArgs, work));
@@ -238,6 +243,16 @@ async function historyRows() {
   };
 }
 
+const coldLine = (c: Awaited<ReturnType<typeof coldStart>>) =>
+  `cold start on Node ${process.version} (median of ${c.runs}): saga checkout ${c.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${c.nodeRequireMs} ms: ${c.ratio}x`;
+
+if (process.argv.includes('--cold')) {
+  const cold = await coldStart();
+  rmSync(work, { recursive: true, force: true });
+  console.log(coldLine(cold));
+  process.exit(0);
+}
+
 const started = new Date().toISOString();
 console.error(`saga benchmark: N=${N} checkouts per run, ${ROUNDS} rounds, ${COLD_RUNS} cold starts, ${HISTORY} sagas of history (work dir ${work})`);
 const throughput = await throughputRows();
@@ -257,6 +272,6 @@ console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
 console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
 for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
 console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
-console.log(`\ncold start (median of ${cold.runs}): saga checkout ${cold.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${cold.nodeRequireMs} ms: ${cold.ratio}x`);
+console.log(`\n${coldLine(cold)}`);
 console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
 console.log('\nwritten to test/bench/results.json');

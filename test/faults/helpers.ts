@@ -4,7 +4,7 @@
  * check of the invariants of docs/guarantees.md (independent of `saga verify`'s code, which is
  * checked as well, in process: the `saga verify` command itself is tested in test/e2e/verify.test.ts).
  */
-import Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { checkInvariants, type Violation } from '../../src/checkout/invariants.js';
@@ -223,7 +223,7 @@ export async function openReader(dbArg: string): Promise<Reader> {
       close: () => pool.end(),
     };
   }
-  const db = new Database(dbArg, { readonly: true, fileMustExist: true });
+  const db = openKeptDatabase(dbArg, { readonly: true, fileMustExist: true });
   const all = async <T>(sql: string, params: readonly unknown[] = []) => db.prepare(sql).all(...params) as T[];
   return {
     all,

@@ -17,7 +17,7 @@ import { createPostgresDatabase } from './pg-database.js';
 
 /**
  * The databases every backend-neutral suite runs against: `describe.each(BACKENDS)`. SQLite
- * always; PostgreSQL unless SAGA_TEST_SKIP_POSTGRES=1 (never in CI).
+ * always; PostgreSQL unless the run is SQLite only (see global-setup.ts).
  */
 export interface TestBackend {
   readonly name: 'sqlite' | 'postgres';

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,7 +64,7 @@ export function startSaga(args: readonly string[], opts: { cwd: string; env?: Re
 }
 
 export function openDb(path: string): Database.Database {
-  return new Database(path, { readonly: true, fileMustExist: true });
+  return openKeptDatabase(path, { readonly: true, fileMustExist: true });
 }
 
 export interface LogLine {

@@ -9,7 +9,7 @@ import { startPostgres, type PostgresServer } from './postgres-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** Admin URL of the throwaway PostgreSQL server, or '' when SAGA_TEST_SKIP_POSTGRES=1. */
+    /** Admin URL of the throwaway PostgreSQL server, or '' when the run is SQLite only. */
     pgAdminUrl: string;
     /** A PostgreSQL database seeded by `saga seed`, to copy with CREATE DATABASE … TEMPLATE. */
     pgTemplate: string;
@@ -27,9 +27,16 @@ let work: string | undefined;
  * test), start a throwaway PostgreSQL server on loopback, and seed one database of each kind with
  * the real `saga seed`: suites that need a seeded shop copy it (a file copy, or CREATE DATABASE …
  * TEMPLATE) instead of spawning `saga seed` again each time. After all tests: stop and remove
- * everything. SAGA_TEST_SKIP_POSTGRES=1 skips PostgreSQL for a quick local run; CI never sets it.
+ * everything.
+ *
+ * Which backends run:
+ * - SAGA_TEST_SKIP_POSTGRES=1: SQLite only, for a quick local run; refused when CI=true.
+ * - SAGA_TEST_BACKENDS=sqlite: SQLite only, said out loud; what `.ci/run` sets for its extra passes
+ *   on other Node versions. `.ci/run` unsets both variables for its main pass, which therefore
+ *   always tests PostgreSQL too.
  */
 export async function setup(project: TestProject): Promise<void> {
+  const onlySqlite = sqliteOnly(); // first: a refused setting leaves nothing behind
   const root = fileURLToPath(new URL('../..', import.meta.url));
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   work = mkdtempSync(join(tmpdir(), 'saga-templates-'));
@@ -38,8 +45,7 @@ export async function setup(project: TestProject): Promise<void> {
   const sqliteTemplate = join(work, 'seeded.db');
   seed(sqliteTemplate);
   project.provide('sqliteTemplate', sqliteTemplate);
-  if (process.env.SAGA_TEST_SKIP_POSTGRES === '1') {
-    if (process.env.CI === 'true') throw new Error('SAGA_TEST_SKIP_POSTGRES=1 is for local runs only; CI always tests PostgreSQL');
+  if (onlySqlite) {
     project.provide('pgAdminUrl', '');
     project.provide('pgTemplate', '');
     return;
@@ -57,6 +63,22 @@ export async function setup(project: TestProject): Promise<void> {
   seed(server.url(PG_TEMPLATE));
   project.provide('pgAdminUrl', server.adminUrl);
   project.provide('pgTemplate', PG_TEMPLATE);
+}
+
+function sqliteOnly(): boolean {
+  const backends = process.env.SAGA_TEST_BACKENDS;
+  if (backends !== undefined && backends !== 'sqlite' && backends !== 'sqlite,postgres') {
+    throw new Error(`SAGA_TEST_BACKENDS=${backends}: use sqlite (SQLite only) or sqlite,postgres (the default)`);
+  }
+  if (backends === 'sqlite') {
+    process.stderr.write('SAGA_TEST_BACKENDS=sqlite: the PostgreSQL suites are skipped in this run\n');
+    return true;
+  }
+  if (process.env.SAGA_TEST_SKIP_POSTGRES === '1') {
+    if (process.env.CI === 'true') throw new Error('SAGA_TEST_SKIP_POSTGRES=1 is for local runs only; a CI pass that means to skip PostgreSQL sets SAGA_TEST_BACKENDS=sqlite');
+    return true;
+  }
+  return false;
 }
 
 export async function teardown(): Promise<void> {

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import pg from 'pg';
 import { toNumberedPlaceholders } from '../../src/store/sql.js';
 
@@ -20,7 +20,7 @@ export async function openReader(dbArg: string): Promise<Reader> {
       close: () => client.end(),
     };
   }
-  const db = new Database(dbArg, { fileMustExist: true });
+  const db = openKeptDatabase(dbArg, { fileMustExist: true });
   return {
     all: async <T>(sql: string, params: unknown[] = []) => db.prepare(sql).all(...params) as T[],
     run: async (sql, params = []) => void db.prepare(sql).run(...params),
