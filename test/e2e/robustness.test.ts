@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,7 +77,7 @@ describe('databases that are not ours', () => {
   it("another program's SQLite file is refused and left byte for byte as it was", async () => {
     const d = dir();
     const path = join(d, 'notes.db');
-    const other = new Database(path);
+    const other = openKeptDatabase(path);
     other.exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('keep me');`);
     other.close();
     const before = sha(path);

@@ -4,7 +4,7 @@
  * thrown crash is the same crash (see ./in-process.ts); a sample of it, `--fail-mode crash`, and
  * kills from outside SIGKILL the real `saga checkout` and recover with the real `saga recover`.
  */
-import Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
@@ -93,7 +93,7 @@ async function sagaRowFree(shop: Shop, sagaId: string): Promise<boolean> {
       await client.end();
     }
   }
-  const db = new Database(shop.db, { timeout: 0 });
+  const db = openKeptDatabase(shop.db, { timeout: 0 });
   try {
     db.exec('BEGIN IMMEDIATE');
     db.exec('ROLLBACK');

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ const GROWING = ['sagas', 'saga_events', 'orders', 'payments', 'shipments', 'res
 
 let recording: Ran[] | undefined;
 const statementProto = (() => {
-  const db = new Database(':memory:');
+  const db = openKeptDatabase(':memory:');
   const proto = Object.getPrototypeOf(db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
   db.close();
   return proto;
@@ -111,7 +112,7 @@ describe('the queries `saga list` and `saga show` run use indexes (SQLite)', () 
       const r = await runSaga(['checkout', '--product', '101', '--qty', '1', '--json', ...args], { cwd: dir, env: { SAGA_DB: dbPath } });
       expect([0, 3, 4], r.stderr).toContain(r.code);
     }
-    db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    db = openKeptDatabase(dbPath, { readonly: true, fileMustExist: true });
     sagaIds = (db.prepare('SELECT saga_id FROM sagas ORDER BY created_at').all() as { saga_id: string }[]).map((r) => r.saga_id);
     expect(sagaIds).toHaveLength(3);
   }, 60_000);

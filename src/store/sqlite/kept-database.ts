@@ -12,6 +12,8 @@ import Database from 'better-sqlite3';
  * finalizes its statements and releases the file at once; what is kept is a few small wrappers
  * per database.
  *
+ * Tests open their databases here too: a test process on Node 24 would abort the same way.
+ *
  * This is why the code never calls `db.pragma()` (it prepares a statement this module cannot see
  * and drops it): run a pragma as a prepared statement instead.
  */
