@@ -22,11 +22,11 @@ async function inventoryOf(db: string, cwd: string, productId: number) {
   return (JSON.parse(r.stdout) as { productId: number; available: number; sold: number }[]).find((p) => p.productId === productId);
 }
 
-describe.each(BACKENDS)('first run on $name', (backend) => {
+describe.concurrent.each(BACKENDS)('first run on $name', (backend) => {
   it('many concurrent first checkouts on a database that does not exist yet all succeed, and stock adds up', async () => {
     const cwd = dir();
     const db = await backend.freshDb(cwd);
-    const n = 24;
+    const n = 10;
     const runs = await Promise.all(Array.from({ length: n }, () => runSaga(['checkout', '--product', '102', '--qty', '1', '--json', '--db', db], { cwd })));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     expect(runs.filter((r) => r.stderr.includes('created it and loaded the demo catalog'))).toHaveLength(1);
@@ -39,7 +39,7 @@ describe.each(BACKENDS)('first run on $name', (backend) => {
     // one that creates it gets there. Had it left the catalog for a later step, nobody would load it.
     const cwd = dir();
     const db = await backend.freshDb(cwd);
-    const n = 12;
+    const n = 8;
     const runs = await Promise.all(
       Array.from({ length: n }, () => runSaga(['checkout', '--product', '102', '--qty', '1', '--db', db], { cwd, env: { SAGA_CRASH_AT: 'open:create:after-commit' } })),
     );

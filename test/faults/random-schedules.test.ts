@@ -4,7 +4,7 @@
  *
  * Runs on every test backend (SQLite, PostgreSQL) two ways: in process, where a crash point
  * throws (the same crash, see ./in-process.ts) and a run costs milliseconds, FC_RUNS runs
- * (default 60); and through the real CLI with real SIGKILLs and real exit codes, FC_CLI_RUNS runs
+ * (default 40); and through the real CLI with real SIGKILLs and real exit codes, FC_CLI_RUNS runs
  * (default 3). Every run asked for is run, however long it takes. The seed is in the test name and
  * in the failure message; replay a failure with the line the failure prints
  * (`FC_SEED=<seed> FC_PATH=<path> npm test -- test/faults/random-schedules.test.ts -t '<backend>, <driver>'`).
@@ -144,7 +144,7 @@ async function runScheduleOn(shop: Shop, plan: PlannedCheckout[], driver: Driver
 const SEED = process.env.FC_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FC_SEED);
 const PATH = process.env.FC_PATH;
 /** In process (a thrown crash) the property is cheap: many runs. Through the real CLI, a few. */
-const RUNS: Record<Driver, number> = { 'in-process': Number(process.env.FC_RUNS ?? 60), cli: Number(process.env.FC_CLI_RUNS ?? 3) };
+const RUNS: Record<Driver, number> = { 'in-process': Number(process.env.FC_RUNS ?? 40), cli: Number(process.env.FC_CLI_RUNS ?? 3) };
 const MAX_SHRINK_RUNS = 40;
 
 describe.concurrent.each(BACKENDS.flatMap((backend) => (['in-process', 'cli'] as const).map((driver) => ({ backend, driver, name: `${backend.name}, ${driver}` }))))(

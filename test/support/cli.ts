@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { expect } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,7 @@ export function startSaga(args: readonly string[], opts: { cwd: string; env?: Re
     if (v !== undefined && !k.startsWith('SAGA_') && k !== 'LOG_LEVEL' && k !== 'DATABASE_URL' && k !== 'FORCE_COLOR') env[k] = v;
   }
   // Fast retries keep the suites quick; tests about backoff set their own.
+  if (process.env.SAGA_TEST_SPAWN_LOG) appendFileSync(process.env.SAGA_TEST_SPAWN_LOG, `${expect.getState().testPath} ${args[0]}\n`);
   const child = spawn(process.execPath, [SAGA_BIN, ...args], {
     cwd: opts.cwd,
     env: { ...env, SAGA_RETRY_BASE_MS: '5', NO_COLOR: '1', ...opts.env },
