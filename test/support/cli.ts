@@ -42,10 +42,17 @@ export function runSaga(args: readonly string[], opts: { cwd: string; env?: Reco
   return child.done;
 }
 
+/**
+ * Not passed to the CLI under test: settings of the machine running the tests, and
+ * NODE_EXTRA_CA_CERTS, which makes every Node process parse a whole certificate bundle at start
+ * (about 60 ms here, more than saga's own start) for TLS that no test uses.
+ */
+const DROPPED = new Set(['LOG_LEVEL', 'DATABASE_URL', 'FORCE_COLOR', 'NODE_EXTRA_CA_CERTS']);
+
 export function startSaga(args: readonly string[], opts: { cwd: string; env?: Record<string, string> }) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('SAGA_') && k !== 'LOG_LEVEL' && k !== 'DATABASE_URL' && k !== 'FORCE_COLOR') env[k] = v;
+    if (v !== undefined && !k.startsWith('SAGA_') && !DROPPED.has(k)) env[k] = v;
   }
   // Fast retries keep the suites quick; tests about backoff set their own.
   if (process.env.SAGA_TEST_SPAWN_LOG) appendFileSync(process.env.SAGA_TEST_SPAWN_LOG, `${expect.getState().testPath} ${args[0]}\n`);

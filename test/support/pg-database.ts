@@ -7,8 +7,7 @@ export async function createPostgresDatabase(adminUrl: string, template?: string
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    // FILE_COPY: with the test server's fsync off, copying a few megabytes of files beats writing them through the WAL.
-    await admin.query(`CREATE DATABASE ${name} STRATEGY FILE_COPY${template === undefined ? '' : ` TEMPLATE ${template}`}`);
+    await admin.query(`CREATE DATABASE ${name}${template === undefined ? '' : ` TEMPLATE ${template}`}`);
   } finally {
     await admin.end();
   }
