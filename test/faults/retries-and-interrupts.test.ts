@@ -108,7 +108,7 @@ describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', 
 
     it('a timeout that clears on retry completes with exactly one charge', async () => {
       const shop = await newShop(backend);
-      const run = await checkout(shop, { failAt: 'payment', failMode: 'timeout', failTimes: 1, stepTimeout: 100 });
+      const run = await checkout(shop, { failAt: 'payment', failMode: 'timeout', failTimes: 1, stepTimeout: 1000 });
       expect(run.code, explain(run)).toBe(0);
       expect(stepOf(run.report, 'payment').attempts).toBe(2);
       const state = await expectHealthy(shop);
@@ -236,9 +236,10 @@ describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', 
       { signal: 'SIGINT' as const, code: 130 },
       { signal: 'SIGTERM' as const, code: 143 },
     ];
-    // Sits in the backoff of payment's retries for a while (base 200 ms).
+    // Sits in the backoff of payment's retries for a while (base 1 s: the test must see it there
+    // before it ends, even on a loaded machine; the signal cuts the backoff short).
     const SLOW: CheckoutSpec = { failAt: 'payment', failMode: 'transient', failTimes: 50 };
-    const SLOW_ENV = { SAGA_RETRY_BASE_MS: '200' };
+    const SLOW_ENV = { SAGA_RETRY_BASE_MS: '1000' };
     const hasLine = (shop: Shop, where: (l: ReturnType<typeof linesOf>[number]) => boolean) => async () => {
       const { sagas } = await readState(shop);
       return sagas.length === 1 && linesOf(shop, sagas[0]!.saga_id).some(where);
