@@ -21,7 +21,8 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETI
 /** pg's own connection errors, which carry no code. */
 const PG_CONNECTION_MESSAGES = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|does not support SSL connections/i;
 
-const SQLITE_CODES = /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM)/;
+/** SQLite's: the file, its disk, or another process holding the write lock past the busy timeout. */
+const SQLITE_CODES = /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM|BUSY|LOCKED)/;
 
 /** A short description of the database's trouble, or undefined when the error may be a bug. */
 export function databaseTrouble(err: unknown): string | undefined {

@@ -29,6 +29,7 @@ describe('databaseTrouble', () => {
     [codeError('ECONNRESET', 'read ECONNRESET'), 'read ECONNRESET'],
     [codeError('SQLITE_FULL', 'database or disk is full'), 'SQLITE_FULL: database or disk is full'],
     [codeError('SQLITE_IOERR_WRITE', 'disk I/O error'), 'SQLITE_IOERR_WRITE: disk I/O error'],
+    [codeError('SQLITE_BUSY', 'database is locked'), 'SQLITE_BUSY: database is locked'],
   ])('%s is the database', (err, said) => {
     expect(databaseTrouble(err)).toBe(said);
   });
