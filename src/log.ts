@@ -21,8 +21,6 @@ export interface LoggerOptions {
   readonly onFileError?: (err: Error) => void;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 export function createLogger(opts: LoggerOptions): { logger: Logger; close(): void } {
   const file = lazyAppendFile(opts.logFile, opts.onFileError);
   const streams: pino.StreamEntry[] = [{ stream: file, level: opts.level as pino.Level }];
@@ -78,13 +76,6 @@ function lazyAppendFile(path: string, onError?: (err: Error) => void): { write(l
       fd = undefined;
     },
   };
-}
-
-/** Whether to colour the console: a terminal, and neither NO_COLOR nor FORCE_COLOR=0 set. */
-export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
-  return stream.isTTY === true;
 }
 
 /**

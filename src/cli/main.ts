@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readDotEnv, type Sources } from '../config.js';
 import { ExitCode, SagaError } from '../errors.js';
-import { wantsColor } from '../log.js';
+import { wantsColor } from './color.js';
 import type { CommandContext } from './context.js';
 import { buildProgram } from './program.js';
 import { resolveGlobals } from './settings.js';

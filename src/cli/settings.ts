@@ -3,7 +3,7 @@ import { DEFAULTS, setting, type SettingKey, type Sources } from '../config.js';
 import { isPostgresUrl, isUrl, parsePgSchema, parsePostgresUrl, redactUrl } from '../store/postgres/url.js';
 import { DELAY_POINTS, type FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
-import { LOG_LEVELS } from '../log.js';
+import { LOG_LEVELS } from '../log-levels.js';
 import type { Durability } from '../store/sqlite/open.js';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
 import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode } from './parsers.js';

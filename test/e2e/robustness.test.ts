@@ -3,7 +3,7 @@ import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { wantsColor } from '../../src/log.js';
+import { wantsColor } from '../../src/cli/color.js';
 import { readLog, runSaga, startSaga, tempDir } from '../support/cli.js';
 
 /** What a careless environment does to a CLI: bad paths, closed pipes, foreign files, impatient users. */
