@@ -7,6 +7,8 @@
  * `npm run bench:cold` (this file with `--cold`): the cold start alone, on whichever `node` runs
  * it, printed and not written to results.json: run it once per supported Node version.
  * BENCH_COLD_ENTRY times another entry script in place of bin/saga.cjs (to compare mechanisms).
+ * Two reference points are timed with it: `saga --version` (starting the CLI, no database) and
+ * test/bench/cold-floor.cjs (the SQLite work of a checkout alone, no saga code).
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -118,15 +120,22 @@ async function coldStart() {
   db.close();
   const saga: number[] = [];
   const node: number[] = [];
+  const version: number[] = [];
+  const floor: number[] = [];
   const sagaArgs = [COLD_ENTRY, 'checkout', '--product', '101', '--qty', '1', '--db', path, '--log-file', `${path}.log`];
+  const floorArgs = [join(ROOT, 'test/bench/cold-floor.cjs'), path];
   timeProcess(process.execPath, sagaArgs, work); // warm the page cache once
+  timeProcess(process.execPath, floorArgs, ROOT);
   for (let i = 0; i < COLD_RUNS; i++) {
     saga.push(timeProcess(process.execPath, sagaArgs, work));
     node.push(timeProcess(process.execPath, ['-e', "require('better-sqlite3')"], ROOT));
+    version.push(timeProcess(process.execPath, [COLD_ENTRY, '--version'], work));
+    floor.push(timeProcess(process.execPath, floorArgs, ROOT));
   }
   const s = median(saga);
   const n = median(node);
-  return { sagaCheckoutMs: Math.round(s * 10) / 10, nodeRequireMs: Math.round(n * 10) / 10, ratio: Math.round((s / n) * 100) / 100, runs: COLD_RUNS };
+  const ms = (t: number) => Math.round(t * 10) / 10;
+  return { sagaCheckoutMs: ms(s), nodeRequireMs: ms(n), ratio: Math.round((s / n) * 100) / 100, runs: COLD_RUNS, sagaVersionMs: ms(median(version)), sqliteFloorMs: ms(median(floor)) };
 }
 
 /** 100,000 sagas with their log records, written directly (a realistic mix of outcomes). */
@@ -244,7 +253,8 @@ async function historyRows() {
 }
 
 const coldLine = (c: Awaited<ReturnType<typeof coldStart>>) =>
-  `cold start on Node ${process.version} (median of ${c.runs}): saga checkout ${c.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${c.nodeRequireMs} ms: ${c.ratio}x`;
+  `cold start on Node ${process.version} (median of ${c.runs}): saga checkout ${c.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${c.nodeRequireMs} ms: ${c.ratio}x` +
+  ` (saga --version ${c.sagaVersionMs} ms, ${Math.round((c.sagaVersionMs / c.nodeRequireMs) * 100) / 100}x; SQLite work alone, test/bench/cold-floor.cjs, ${c.sqliteFloorMs} ms, ${Math.round((c.sqliteFloorMs / c.nodeRequireMs) * 100) / 100}x)`;
 
 if (process.argv.includes('--cold')) {
   const cold = await coldStart();
