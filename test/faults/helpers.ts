@@ -210,7 +210,8 @@ const isPostgres = (dbArg: string) => /^postgres(ql)?:\/\//.test(dbArg);
  */
 export async function openReader(dbArg: string): Promise<Reader> {
   if (isPostgres(dbArg)) {
-    const pool = await openPool(dbArg, 'full', 1);
+    // More than one connection: a snapshot holds one for its transaction while a poll may read.
+    const pool = await openPool(dbArg, 'full', 3);
     const allOn = (q: Pick<typeof pool, 'query'>) => async <T>(sql: string, params: readonly unknown[] = []) =>
       (await q.query(pgSql(sql), params as unknown[])).rows as T[];
     return {
