@@ -13,5 +13,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // vitest's default on 2 cores is one worker (cores - 1): files one after another. Most of a
+    // test's time is spent waiting on the processes it spawns, so 3 workers keep both cores busy.
+    maxWorkers: 3,
   },
 });

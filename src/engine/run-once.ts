@@ -52,6 +52,8 @@ export interface RunOnceOptions {
   readonly onTakenOver?: (sagaId: string) => void;
   /** Told which saga this call is about once it knows (an earlier one's, for a replayed key). */
   readonly onSaga?: (sagaId: string) => void;
+  /** Told once when this call starts waiting for a saga another live process drives. */
+  readonly onWaiting?: (sagaId: string) => void;
 }
 
 export interface RunOnceResult {
@@ -113,6 +115,7 @@ async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definition
   opts.onSaga?.(saga.sagaId);
   const machine = localMachine(deps.owner);
   let current = saga;
+  let saidWaiting = false;
   while (!isTerminal(current.status) && current.status !== 'stuck') {
     if (opts.signal?.aborted) throw new WaitInterruptedError(saga.sagaId);
     if (isAbandoned(current, deps.clock.now(), machine)) {
@@ -121,6 +124,8 @@ async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definition
       if (result.action === 'damaged' || result.action === 'unknown-definition') throw new SagaUndrivableError(saga.sagaId, result.error);
     }
     // Owned, or another waiter won the take-over (or holds the row for a moment): wait.
+    if (!saidWaiting) opts.onWaiting?.(saga.sagaId);
+    saidWaiting = true;
     await deps.clock.sleep(100, opts.signal);
     const latest = await deps.store.getSaga(saga.sagaId);
     if (latest === undefined) throw new SagaVanishedError(saga.sagaId);

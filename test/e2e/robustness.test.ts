@@ -193,12 +193,17 @@ describe('waiting on a saga another process drives', () => {
     const owner = startSaga([...args, '--fail-at', 'payment', '--fail-mode', 'transient', '--fail-times', '1'], { cwd: d, env: { SAGA_RETRY_BASE_MS: '1500' } });
     await until(() => readLog(join(d, 'saga.log')).some((l) => l.event === 'retrying'));
     const waiter = startSaga(args, { cwd: d });
-    await new Promise((r) => setTimeout(r, 400));
+    let said = '';
+    waiter.child.stderr.on('data', (b: Buffer) => (said += b.toString()));
+    // It says at once that it waits, and for which saga; Ctrl-C then stops the wait.
+    await until(() => /--key slow-1 belongs to saga \S+, which another process is driving; waiting for its outcome/.test(said));
     waiter.child.kill('SIGINT');
     const w = await waiter.done;
     expect(w.code).toBe(130);
     expect(w.stderr).toMatch(/interrupted: stopped waiting for saga \S+; its owner goes on driving it/);
-    oneLine(w.stderr);
+    // Two lines: that it waits, and that it stopped waiting; no stack.
+    expect(w.stderr.trim().split('\n')).toHaveLength(2);
+    expect(w.stderr).not.toMatch(/\n\s+at /);
     const o = await owner.done;
     expect(o.code).toBe(0);
     expect((await runSaga(['verify'], { cwd: d })).code).toBe(0);
@@ -211,7 +216,11 @@ describe('recover --watch and stuck sagas', () => {
     const stuck = await runSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'shipping', '--fail-compensation', 'inventory', '--json'], { cwd: d });
     expect(stuck.code).toBe(4);
     const watcher = startSaga(['recover', '--watch', '--interval', '50'], { cwd: d });
-    await new Promise((r) => setTimeout(r, 700));
+    // Give it several passes once it is watching (its start may be slow on a loaded machine).
+    const watching = () => readLog(join(d, 'saga.log')).some((l) => l.event === 'watching');
+    for (let waited = 0; !watching() && waited < 15_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(watching()).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
     watcher.child.kill('SIGTERM');
     expect((await watcher.done).code).toBe(0);
     expect(readLog(join(d, 'saga.log')).filter((l) => l.event === 'taken-over')).toHaveLength(0);
