@@ -154,7 +154,7 @@ describe('seed --reset while sagas are being driven', () => {
   it('refuses without --force; with it, the driven checkout ends with one line', async () => {
     const d = dir();
     expect((await runSaga(['seed'], { cwd: d })).code).toBe(0);
-    const slow = startSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-mode', 'transient', '--fail-times', '2'], { cwd: d, env: { SAGA_RETRY_BASE_MS: '1500' } });
+    const slow = startSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-mode', 'transient', '--fail-times', '2'], { cwd: d, env: { SAGA_RETRY_BASE_MS: '3000' } });
     await until(() => readLog(join(d, 'saga.log')).some((l) => l.event === 'retrying'));
     const refused = await runSaga(['seed', '--reset'], { cwd: d });
     expect(refused.code).toBe(2);

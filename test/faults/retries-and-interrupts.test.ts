@@ -236,10 +236,10 @@ describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', 
       { signal: 'SIGINT' as const, code: 130 },
       { signal: 'SIGTERM' as const, code: 143 },
     ];
-    // Sits in the backoff of payment's retries for a while (base 1 s: the test must see it there
+    // Sits in the backoff of payment's retries for a while (base 4 s: the test must see it there
     // before it ends, even on a loaded machine; the signal cuts the backoff short).
     const SLOW: CheckoutSpec = { failAt: 'payment', failMode: 'transient', failTimes: 50 };
-    const SLOW_ENV = { SAGA_RETRY_BASE_MS: '1000' };
+    const SLOW_ENV = { SAGA_RETRY_BASE_MS: '4000' };
     const hasLine = (shop: Shop, where: (l: ReturnType<typeof linesOf>[number]) => boolean) => async () => {
       const { sagas } = await readState(shop);
       return sagas.length === 1 && linesOf(shop, sagas[0]!.saga_id).some(where);
