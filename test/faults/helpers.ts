@@ -11,7 +11,8 @@ import { checkInvariants, type Violation } from '../../src/checkout/invariants.j
 import { openApp } from '../../src/cli/app.js';
 import { resolveGlobals } from '../../src/cli/settings.js';
 import { localMachine } from '../../src/engine/process-identity.js';
-import { inTransaction, openPool, pgSql } from '../../src/store/postgres/connect.js';
+import pg from 'pg';
+import { DEFAULT_PG_SCHEMA, pgSql } from '../../src/store/postgres/connect.js';
 import type { TestBackend } from '../support/backends.js';
 import { readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
 
@@ -204,24 +205,39 @@ export interface Reader {
 const isPostgres = (dbArg: string) => /^postgres(ql)?:\/\//.test(dbArg);
 
 /**
- * Opens `dbArg` (a `--db` value) for reading: the SQLite file read-only, or a one-connection
- * pool on the PostgreSQL database (BIGINT read back as numbers, as the CLI reads it).
- * Queries use `?` placeholders on both.
+ * Opens `dbArg` (a `--db` value) for reading: the SQLite file read-only, or one connection to the
+ * PostgreSQL database (BIGINT read back as numbers, as the CLI reads it), held until closed: no
+ * pool whose idle timeout could race a read. Reads on it take turns, so a snapshot's transaction
+ * holds only its own reads. Queries use `?` placeholders on both.
  */
 export async function openReader(dbArg: string): Promise<Reader> {
   if (isPostgres(dbArg)) {
-    // More than one connection: a snapshot holds one for its transaction while a poll may read.
-    const pool = await openPool(dbArg, 'full', 3);
-    const allOn = (q: Pick<typeof pool, 'query'>) => async <T>(sql: string, params: readonly unknown[] = []) =>
-      (await q.query(pgSql(sql), params as unknown[])).rows as T[];
+    const client = new pg.Client({
+      connectionString: dbArg,
+      options: `-c search_path=${DEFAULT_PG_SCHEMA}`,
+      types: { getTypeParser: (oid: number, format?: string) => (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC ? Number : pg.types.getTypeParser(oid, format as 'text')) },
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    let turn: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+      const mine = turn.then(work, work);
+      turn = mine.catch(() => undefined);
+      return mine;
+    };
+    const query = async <T>(sql: string, params: readonly unknown[] = []) => (await client.query(pgSql(sql), params as unknown[])).rows as T[];
     return {
-      all: allOn(pool),
+      all: (sql, params) => inTurn(() => query(sql, params)),
       snapshot: (fn) =>
-        inTransaction(pool, async (client) => {
-          await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-          return fn(allOn(client));
+        inTurn(async () => {
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+          try {
+            return await fn(query);
+          } finally {
+            await client.query('COMMIT');
+          }
         }),
-      close: () => pool.end(),
+      close: () => client.end(),
     };
   }
   const db = openKeptDatabase(dbArg, { readonly: true, fileMustExist: true });
