@@ -134,8 +134,10 @@ async function expectRecovered(shop: Shop, sagaId: string, ends: 'completed' | '
   return state;
 }
 
+// After every test of the file (the describes below run at once: one closing early would close the others' readers).
+afterAll(() => closeReaders());
+
 describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
-  afterAll(() => closeReaders());
 
   /** Crashes at `point`, then checks what the crash left and that recovery ends the saga as it must. */
   async function crashAndRecover({ point, faults, ends, mayLeaveNothing, atCrash }: CrashCase, how: 'cli' | 'in-process') {

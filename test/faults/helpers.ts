@@ -257,8 +257,8 @@ export async function openReader(dbArg: string): Promise<Reader> {
 }
 
 /**
- * PostgreSQL readers stay open per database until `closeReaders()` (each suite calls it after
- * each test), so polling does not connect anew every few milliseconds. A SQLite file is opened
+ * PostgreSQL readers stay open per database until `closeReaders()` (each test file calls it
+ * when all its tests are done), so polling does not connect anew every few milliseconds. A SQLite file is opened
  * and closed around every read, leaving nothing open beside the processes under test.
  */
 const pgReaders = new Map<string, Promise<Reader>>();

@@ -10,8 +10,10 @@ import {
 } from './helpers.js';
 import { checkoutInProcess } from './in-process.js';
 
+// After every test of the file (the describes below run at once: one closing early would close the others' readers).
+afterAll(() => closeReaders());
+
 describe.concurrent.each(BACKENDS)('idempotency and concurrent recovery on $name', (backend) => {
-  afterAll(() => closeReaders());
 
   describe('the same --key twice replays the first outcome', () => {
     const CASES: { name: string; first: CheckoutSpec; code: number; status: string }[] = [

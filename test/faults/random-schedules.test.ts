@@ -147,10 +147,12 @@ const PATH = process.env.FC_PATH;
 const RUNS: Record<Driver, number> = { 'in-process': Number(process.env.FC_RUNS ?? 40), cli: Number(process.env.FC_CLI_RUNS ?? 3) };
 const MAX_SHRINK_RUNS = 40;
 
+// After every test of the file (the describes below run at once: one closing early would close the others' readers).
+afterAll(() => closeReaders());
+
 describe.concurrent.each(BACKENDS.flatMap((backend) => (['in-process', 'cli'] as const).map((driver) => ({ backend, driver, name: `${backend.name}, ${driver}` }))))(
   'random schedules of failures, crashes and recovery on $name',
   ({ backend, driver }) => {
-  afterAll(() => closeReaders());
 
   it(`keep stock and money conserved and every invariant true (seed ${SEED}, ${RUNS[driver]} runs)`, { timeout: 600_000 }, async () => {
     // Every run asked for is run: no time limit may end the property early and call it a pass.

@@ -12,8 +12,10 @@ import {
 
 const time = (l: LogLine) => Date.parse(String(l.time));
 
+// After every test of the file (the describes below run at once: one closing early would close the others' readers).
+afterAll(() => closeReaders());
+
 describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', (backend) => {
-  afterAll(() => closeReaders());
 
   describe('transient failures are retried with exponential backoff', () => {
     const BASE_MS = 40;

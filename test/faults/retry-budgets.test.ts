@@ -11,9 +11,11 @@ const ACTION_ATTEMPTS = 3;
 const COMPENSATION_ATTEMPTS = 5;
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
+// After every test of the file (the describes below run at once: one closing early would close the others' readers).
+afterAll(() => closeReaders());
+
 describe.concurrent.each(BACKENDS)('exact retry budgets on $name', (backend) => {
   const shop = () => newShop(backend);
-  afterAll(() => closeReaders());
 
   /** Attempt numbers of one step's records, from saga.log and from saga_events. */
   async function attempts(s: Shop, sagaId: string, step: string, phase: 'action' | 'compensation', event: string) {
