@@ -14,7 +14,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     // vitest's default on 2 cores is one worker (cores - 1): files one after another. Most of a
-    // test's time is spent waiting on the processes it spawns, so 3 workers keep both cores busy.
-    maxWorkers: 3,
+    // test's time is spent waiting on the processes it spawns, so 2 workers keep both cores busy (more make timing-sensitive cases fragile for little gain).
+    maxWorkers: 2,
   },
 });

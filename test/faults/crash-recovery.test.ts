@@ -219,7 +219,7 @@ describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
       {
         name: 'in the backoff of a failing compensation',
         spec: { failAt: 'shipping', failCompensation: 'payment', failTimes: 50 },
-        env: { SAGA_RETRY_BASE_MS: '300' },
+        env: { SAGA_RETRY_BASE_MS: '2000' },
         ready: (s) => s.events.some((e) => e.phase === 'compensation' && e.event === 'retrying'),
         ends: ['compensated'],
       },
@@ -227,7 +227,7 @@ describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
         // Rule 8: a step that failed transiently did not fail permanently, so recovery goes forward.
         name: 'in the backoff of a transient action failure',
         spec: { failAt: 'order', failMode: 'transient', failTimes: 50 },
-        env: { SAGA_RETRY_BASE_MS: '300' },
+        env: { SAGA_RETRY_BASE_MS: '2000' },
         ready: (s) => s.events.some((e) => e.step === 'order' && e.event === 'retrying'),
         ends: ['completed'],
       },
@@ -264,7 +264,7 @@ describe.concurrent.each(BACKENDS)('crash recovery on $name', (backend) => {
       const shop = await newShop(backend);
       // Sits in a long backoff; the lease is short, so pausing the process lets it run out.
       const spec: CheckoutSpec = { failAt: 'payment', failMode: 'transient', failTimes: 50 };
-      const { child, done } = startIn(shop, checkoutArgs(spec), { SAGA_LEASE_MS: '300', SAGA_RETRY_BASE_MS: '1500' });
+      const { child, done } = startIn(shop, checkoutArgs(spec), { SAGA_LEASE_MS: '300', SAGA_RETRY_BASE_MS: '3000' });
       try {
         await waitFor('a retrying line', async () => (await readState(shop)).events.some((e) => e.event === 'retrying'));
         const sagaId = (await readState(shop)).sagas[0]!.saga_id;
