@@ -121,8 +121,17 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
       continue;
     }
     const result = await recoverSaga(saga, deps.definitions, recoveryDeps);
-    if (result.action !== 'recovered') throw new Error(`bench: saga ${sagaId} crashed and could not be recovered (${result.action})`);
-    outcomes[result.outcome.status]++;
+    if (result.action === 'recovered') {
+      outcomes[result.outcome.status]++;
+      crashedAndRecovered++;
+      continue;
+    }
+    if (result.action !== 'owned' && result.action !== 'taken-by-another') {
+      throw new Error(`bench: saga ${sagaId} crashed and could not be recovered (${result.action})`);
+    }
+    // A recoverer outside the bench (`saga recover --watch` on the same database) got there first:
+    // wait for its outcome and count that.
+    outcomes[await endOf(deps.store, sagaId)]++;
     crashedAndRecovered++;
   }
 
@@ -169,4 +178,13 @@ function randomFault(random: () => number): FaultPlan {
     return { ...plan, mode: 'error', failCompensation: compensation, compensationMode: 'transient', compensationTimes: 1 + Math.floor(random() * 6) };
   }
   return plan;
+}
+
+/** How a saga someone else is driving ends: polls its row until it is terminal or stuck. */
+async function endOf(store: BenchDeps['store'], sagaId: string): Promise<'completed' | 'compensated' | 'stuck'> {
+  for (;;) {
+    const saga = await store.getSaga(sagaId);
+    if (saga?.status === 'completed' || saga?.status === 'compensated' || saga?.status === 'stuck') return saga.status;
+    await systemClock.sleep(50);
+  }
 }

@@ -21,6 +21,11 @@ export async function openPostgres(settings: GlobalSettings, create: CreateMode,
     if (state === 'foreign') {
       throw new DatabaseUnusableError(`schema ${schema} in ${db.label} holds another program's tables (no saga bookkeeping): set SAGA_PG_SCHEMA to another schema, or point --db at another database`);
     }
+    // An older saga kept its tables in `public`. Creating a new, empty schema beside them would
+    // hide that saga's unfinished sagas (held stock, charges to refund) from recover and verify.
+    if (state === 'absent' && schema !== 'public' && (await olderSagaInPublic(pool))) {
+      throw new DatabaseUnusableError(`${db.label} has saga's tables from an older version in schema public: set SAGA_PG_SCHEMA=public to keep using them (or move them to schema ${schema})`);
+    }
     if (state === 'absent' && create === 'never') throw noDatabase(db.label);
     if (state === 'absent') beforeCreate?.();
     const { created } = await migratePostgres(pool, db.label, { schema, initialWrites: seedWrites() });
@@ -29,6 +34,11 @@ export async function openPostgres(settings: GlobalSettings, create: CreateMode,
     await pool.end().catch(() => undefined);
     throw err;
   }
+}
+
+async function olderSagaInPublic(pool: Pool): Promise<boolean> {
+  const row = (await pool.query(`SELECT to_regclass('public.schema_migrations') IS NOT NULL AND to_regclass('public.saga_events') IS NOT NULL AS found`)).rows[0] as { found: boolean };
+  return row.found;
 }
 
 /** Ours (has `schema_migrations`), absent (no such schema, or an empty one), or another program's. */

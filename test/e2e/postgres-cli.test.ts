@@ -146,6 +146,30 @@ describe.runIf(adminUrl !== '')('PostgreSQL: saga keeps to a schema of its own',
     });
   });
 
+  it('tables an older saga left in public are not hidden behind a new schema: one line, exit 1, nothing created', async () => {
+    const { dir, url } = await fresh();
+    // An older saga kept everything in public: here, the same tables made with SAGA_PG_SCHEMA=public.
+    const old = { cwd: dir, env: { SAGA_DB: url, SAGA_PG_SCHEMA: 'public' } };
+    expect((await runSaga(['checkout', '--product', '101', '--qty', '1'], old)).code).toBe(0);
+    const r = await runSaga(['checkout', '--product', '101', '--qty', '1', '--db', url], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/saga's tables from an older version in schema public: set SAGA_PG_SCHEMA=public/);
+    await withPg(url, async (c) => expect((await c.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'saga'`)).rows[0].n).toBe(0));
+    expect((await runSaga(['list', '--json'], old)).stdout).toContain('"status":"completed"');
+  });
+
+  it("a URL's own options cannot move saga's tables out of its schema", async () => {
+    const { dir, url } = await fresh();
+    const withOptions = new URL(url);
+    withOptions.searchParams.set('options', '-c search_path=public');
+    expect((await runSaga(['checkout', '--product', '101', '--qty', '1', '--db', withOptions.toString()], { cwd: dir })).code).toBe(0);
+    await withPg(url, async (c) => {
+      expect((await c.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`)).rows[0].n).toBe(0);
+      expect((await c.query('SELECT count(*)::int AS n FROM saga.sagas')).rows[0].n).toBe(1);
+    });
+  });
+
   it("a schema that exists with another program's tables is refused in one line, and left as it was", async () => {
     const { dir, url } = await fresh();
     await withPg(url, (c) => c.query('CREATE SCHEMA saga; CREATE TABLE saga.things (x INT)'));

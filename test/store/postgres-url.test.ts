@@ -59,6 +59,12 @@ describe('redactUrl and scrubPassword', () => {
     expect(scrubPassword('failed for postgres://u:p@ss w@h and p%40ss%20w', 'p@ss w')).toBe('failed for postgres://u:***@h and ***');
     expect(scrubPassword('nothing to hide', '')).toBe('nothing to hide');
   });
+
+  it('leaves text alone for a password of a few characters, which would star letters inside words', () => {
+    expect(scrubPassword('saga: cannot connect to postgres://u:***@127.0.0.1:1/db: check the URL and that the server is running', 'a')).toBe(
+      'saga: cannot connect to postgres://u:***@127.0.0.1:1/db: check the URL and that the server is running',
+    );
+  });
 });
 
 describe('--db and SAGA_PG_SCHEMA as settings', () => {

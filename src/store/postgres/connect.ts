@@ -29,7 +29,9 @@ const types = {
 export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20, schema: string = DEFAULT_PG_SCHEMA): Promise<Pool> {
   const target = parsePostgresUrl(url);
   const ssl = sslOption(target);
-  const options = [`-c search_path=${schema}`, ...(durability === 'normal' ? ['-c synchronous_commit=off'] : []), ...(target.options === undefined ? [] : [target.options])].join(' ');
+  // saga's own settings come last: for one setting the last wins, so a URL's `options` cannot move
+  // saga's tables out of its schema.
+  const options = [...(target.options === undefined ? [] : [target.options]), `-c search_path=${schema}`, ...(durability === 'normal' ? ['-c synchronous_commit=off'] : [])].join(' ');
   const connect = async (withSsl: typeof ssl): Promise<Pool> => {
     const pool = new pg.Pool({ connectionString: target.connectionString, max, types, connectionTimeoutMillis: 10_000, options, ...(withSsl === undefined ? {} : { ssl: withSsl }) });
     // An idle client that errors (server restart) must not crash the process.

@@ -87,7 +87,10 @@ export function redactUrl(url: string): string {
 
 /** `text` with every occurrence of `password` hidden: for messages a library wrote, which may echo it. */
 export function scrubPassword(text: string, password: string): string {
-  if (password === '') return text;
+  // A password of a few characters would be starred inside ordinary words, garbling the message
+  // and showing where its letters are. URLs in messages are redacted by redactUrl whatever the
+  // password's length; this only catches a password quoted by another library's text.
+  if (password.length < 4) return text;
   let out = text;
   for (const form of new Set([password, encodeURIComponent(password)])) out = out.replaceAll(form, '***');
   return out;
