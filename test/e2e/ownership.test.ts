@@ -2,6 +2,7 @@ import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
+import type { SagaRow } from '../../src/store/saga-rows.js';
 import { openReader } from '../support/reader.js';
 import { checkout, closeReaders, explain, newShop, saga, takeOvers, type Shop } from '../faults/helpers.js';
 
@@ -18,16 +19,7 @@ afterEach(async () => {
   for (const shop of shops.splice(0)) rmSync(shop.dir, { recursive: true, force: true });
 });
 
-interface OwnerRow {
-  saga_id: string;
-  status: string;
-  owner_id: string | null;
-  owner_host: string | null;
-  owner_pid: number | null;
-  owner_pid_scope: string | null;
-  owner_started_at: number | null;
-  lease_until: number | null;
-}
+type OwnerRow = Pick<SagaRow, 'saga_id' | 'status' | 'owner_id' | 'owner_host' | 'owner_pid' | 'owner_pid_scope' | 'owner_started_at' | 'lease_until'>;
 
 async function withDb<T>(shop: Shop, fn: (db: Awaited<ReturnType<typeof openReader>>) => Promise<T>): Promise<T> {
   const db = await openReader(shop.db);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SqlWrite } from '../../engine/definition.js';
 import { listMigrations, migrationsDir, refuseNewerSchema } from '../migrations.js';
-import { DEFAULT_PG_SCHEMA, runWrite, type Pool, type PoolClient } from './connect.js';
+import { DEFAULT_PG_SCHEMA, runWrite, transactionOn, withClient, type Pool, type PoolClient } from './connect.js';
 
 /** Any fixed number: with the schema's hash, the advisory lock every process migrating that schema takes. */
 const MIGRATION_LOCK = 74_112_024;
@@ -30,30 +30,15 @@ export async function migratePostgres(pool: Pool, label: string, opts: PostgresM
   const start = await currentVersion(pool);
   refuseNewerSchema(start, latest, label);
   if (start === latest) return { applied: [], created: false };
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error) => (broken = err); // a lost connection fails the next query instead of the process
-  client.on('error', onError);
-  try {
+  // A connection that could not roll back or unlock is closed, which also drops its lock.
+  return withClient(pool, async (client, markBroken) => {
     await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [MIGRATION_LOCK, schema]);
     try {
-      await client.query('BEGIN');
-      try {
-        const result = await applyPending(client, schema, migrations, latest, label, opts.initialWrites ?? []);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-        throw err;
-      }
+      return await transactionOn(client, markBroken, () => applyPending(client, schema, migrations, latest, label, opts.initialWrites ?? []));
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [MIGRATION_LOCK, schema]).catch((e: Error) => (broken = e));
+      await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [MIGRATION_LOCK, schema]).catch(markBroken);
     }
-  } finally {
-    // A connection that could not roll back or unlock is closed, which also drops its lock.
-    client.removeListener('error', onError);
-    client.release(broken);
-  }
+  });
 }
 
 async function applyPending(client: PoolClient, schema: string, migrations: ReturnType<typeof listMigrations>, latest: number, label: string, initialWrites: readonly SqlWrite[]) {
