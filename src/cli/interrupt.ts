@@ -1,3 +1,4 @@
+import type { ExitCode } from '../errors.js';
 /**
  * Ctrl-C and SIGTERM during a saga (docs/guarantees.md, rule 9). The first signal aborts: the
  * engine finishes the step in flight, then rolls back. A second signal stops at once and leaves
@@ -6,7 +7,7 @@
 export interface Interrupts {
   readonly signal: AbortSignal;
   /** 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP (the terminal closed), once a signal arrived. */
-  exitCode(): number | undefined;
+  exitCode(): ExitCode | undefined;
   dispose(): void;
 }
 

@@ -84,7 +84,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
 }
 
 /** The engine's word for what went wrong, as the user's. */
-function explain(err: unknown, interruptedExitCode: number | undefined, sagaId: string, recorded: boolean): never {
+function explain(err: unknown, interruptedExitCode: ExitCode | undefined, sagaId: string, recorded: boolean): never {
   const trouble = databaseTrouble(err);
   if (trouble !== undefined) {
     // Every step's outcome is committed before the next begins: a recorded saga loses nothing,
@@ -98,10 +98,10 @@ function explain(err: unknown, interruptedExitCode: number | undefined, sagaId: 
   if (err instanceof IdempotencyConflictError) {
     throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
   }
-  if (err instanceof SagaVanishedError) throw new SagaError(err.message, ExitCode.internal);
+  if (err instanceof SagaVanishedError) throw new SagaError('saga_vanished', err.message);
   // The earlier saga of this key is left as it was: neither done nor undone, like a stuck one.
-  if (err instanceof SagaUndrivableError) throw new SagaError(err.message, ExitCode.rollbackIncomplete);
-  if (err instanceof WaitInterruptedError) throw new SagaError(`interrupted: ${err.message}`, interruptedExitCode ?? ExitCode.sigint);
+  if (err instanceof SagaUndrivableError) throw new SagaError('saga_undrivable', err.message);
+  if (err instanceof WaitInterruptedError) throw new SagaError('interrupted', `interrupted: ${err.message}`, interruptedExitCode ?? ExitCode.sigint);
   throw err;
 }
 
