@@ -69,7 +69,7 @@ export interface BenchResult {
 export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchResult> {
   const random = seededRandom(opts.seed);
   const product = await findProduct(deps.db, opts.productId);
-  if (product === undefined) throw new UsageError(`unknown product ${opts.productId}: run \`saga inventory\` to see the products`);
+  if (product === undefined) throw new UsageError(`unknown product ${opts.productId}: run \`saga inventory\` to see the products`, 'unknown_product');
   const input: CheckoutInput = { productId: product.productId, qty: 1, customerId: 1, unitPriceCents: product.priceCents, amountCents: product.priceCents };
   await restock(deps.db, input, opts.n);
 

@@ -71,5 +71,5 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
 }
 
 export function noDatabase(label: string): UsageError {
-  return new UsageError(`no saga database at ${label}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`);
+  return new UsageError(`no saga database at ${label}: run \`saga seed\` (or \`saga checkout\`) first, or point --db at one`, 'no_database');
 }

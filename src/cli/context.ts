@@ -21,18 +21,18 @@ export interface CommandContext {
  * before the command changes anything, without creating the file: bad input leaves no trace.
  */
 export function checkLogFile(path: string): void {
-  if (path.trim() === '') throw new UsageError('--log-file is empty: give a file path such as ./saga.log');
+  if (path.trim() === '') throw new UsageError('--log-file is empty: give a file path such as ./saga.log', 'bad_path');
   const full = resolve(path);
   if (existsSync(full)) {
-    if (statSync(full).isDirectory()) throw new UsageError(`--log-file ${path} is a directory: give a file path such as ${path}/saga.log`);
-    if (!writable(full)) throw new UsageError(`--log-file ${path} is not writable: fix its permissions or choose another path`);
+    if (statSync(full).isDirectory()) throw new UsageError(`--log-file ${path} is a directory: give a file path such as ${path}/saga.log`, 'bad_path');
+    if (!writable(full)) throw new UsageError(`--log-file ${path} is not writable: fix its permissions or choose another path`, 'bad_path');
     return;
   }
   const dir = dirname(full);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`the directory of --log-file ${path} does not exist: create ${dir} first or choose another path`);
+    throw new UsageError(`the directory of --log-file ${path} does not exist: create ${dir} first or choose another path`, 'bad_path');
   }
-  if (!writable(dir)) throw new UsageError(`cannot create --log-file ${path}: ${dir} is not writable; choose another path`);
+  if (!writable(dir)) throw new UsageError(`cannot create --log-file ${path}: ${dir} is not writable; choose another path`, 'bad_path');
 }
 
 function writable(path: string): boolean {

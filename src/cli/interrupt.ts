@@ -1,4 +1,4 @@
-import type { ExitCode } from '../errors.js';
+import { signalExitCode, type ExitCode, type StopSignal } from '../errors.js';
 /**
  * Ctrl-C and SIGTERM during a saga (docs/guarantees.md, rule 9). The first signal aborts: the
  * engine finishes the step in flight, then rolls back. A second signal stops at once and leaves
@@ -24,7 +24,7 @@ export function listenForInterrupts(onSecond: (signal: NodeJS.Signals) => void):
   process.on('SIGHUP', handler);
   return {
     signal: controller.signal,
-    exitCode: () => (received === undefined ? undefined : received === 'SIGINT' ? 130 : received === 'SIGHUP' ? 129 : 143),
+    exitCode: () => (received === undefined ? undefined : signalExitCode(received as StopSignal)),
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 import { readDotEnv, type Sources } from '../config.js';
-import { ExitCode, SagaError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { wantsColor } from './color.js';
 import type { CommandContext } from './context.js';
 import { buildProgram } from './program.js';
 import { resolveGlobals } from './settings.js';
-import { databaseTrouble } from '../store/db-errors.js';
+import { reportError } from './report.js';
 import { isPostgresUrl, parsePostgresUrl, scrubPassword } from '../store/postgres/url.js';
 
 const COMMANDS = {
@@ -23,9 +23,9 @@ const COMMANDS = {
 } as const;
 
 /**
- * The composition root and the one place where errors become output and exit codes: a
- * `SagaError` was meant for the user (its message, its code); anything else is a bug (its stack,
- * exit 1). Sets `process.exitCode` rather than exiting, so buffered output is written.
+ * The composition root: builds the program, resolves settings, runs the command, and hands any
+ * error to `reportError`, the one place where errors become output and exit codes. Sets
+ * `process.exitCode` rather than exiting, so buffered output is written.
  */
 export async function main(argv: readonly string[]): Promise<void> {
   const stdout = process.stdout;
@@ -45,46 +45,71 @@ export async function main(argv: readonly string[]): Promise<void> {
     const command = await COMMANDS[name as keyof typeof COMMANDS]();
     exitCode = await command(options as never, ctx);
   });
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => stdout.write(s),
-    writeErr: (s) => stderr.write(s),
-    outputError: (s, write) => write(`saga: ${s.replace(/^error: /, '').trimEnd()} (see \`saga --help\`)\n`),
-  });
-  for (const sub of program.commands) {
-    sub.exitOverride();
-    sub.configureOutput({
+  // Commander's own parse errors are reworded into one line (see `usageError`) and reported
+  // below with everything else, so they are not written here.
+  let failedCommand = 'saga';
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride();
+    command.configureOutput({
       writeOut: (s) => stdout.write(s),
       writeErr: (s) => stderr.write(s),
-      outputError: (s, write) => write(`saga: ${s.replace(/^error: /, '').trimEnd()} (see \`saga ${sub.name()} --help\`)\n`),
+      outputError: () => (failedCommand = command === program ? 'saga' : `saga ${command.name()}`),
     });
+  }
+  // A bare `saga` asks what it can do: the help, on stdout, exit 0 (as gh, cargo and kubectl do).
+  // A wrong command is still a usage error (exit 2).
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return;
   }
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
-    exitCode = report(err, { write: (text: string) => stderr.write(scrubPassword(text, password)) });
+    // Help and --version end with code 0, having written what was asked for.
+    if (err instanceof CommanderError && err.exitCode === 0) {
+      process.exitCode = ExitCode.ok;
+      return;
+    }
+    const scrubbed = (text: string) => scrubPassword(text, password);
+    exitCode = reportError(err instanceof CommanderError ? usageError(err, failedCommand) : err, {
+      stdout: { write: (text: string) => stdout.write(scrubbed(text)) },
+      stderr: { write: (text: string) => stderr.write(scrubbed(text)) },
+      json: wantsJson(argv),
+    });
   }
   process.exitCode = exitCode;
 }
 
-function report(err: unknown, stderr: { write(text: string): unknown }): number {
-  if (err instanceof CommanderError) {
-    // Help and --version end with code 0; every parse error is a usage error.
-    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+/**
+ * Commander's message as one line: "error: unknown option '--prodcut'\n(Did you mean --product?)"
+ * becomes "unknown option '--prodcut' (did you mean --product?); see `saga checkout --help`".
+ */
+function usageError(err: CommanderError, command: string): UsageError {
+  let text = err.message.replace(/^error: /, '');
+  // "option '--qty <n>' argument 'x' is invalid. --qty must be …" becomes
+  // "--qty x is invalid: must be …": the flag and the value the user typed, then what is valid.
+  const invalid = /^option '(\S+)[^']*' argument '(.*)' is invalid\. (.*)$/s.exec(text);
+  if (invalid !== null) {
+    const [, flag, value, reason] = invalid as unknown as [string, string, string, string];
+    const why = reason.startsWith(`${flag} `) ? reason.slice(flag.length + 1) : reason;
+    text = `${flag} ${value} is invalid: ${why.charAt(0).toLowerCase()}${why.slice(1)}`;
   }
-  if (err instanceof SagaError) {
-    stderr.write(`saga: ${err.message}\n`);
-    return err.exitCode;
-  }
-  // The database, not our code (connection lost, server down, disk full): one line. A saga
-  // caught half-way keeps its lease for `saga recover`.
-  const trouble = databaseTrouble(err);
-  if (trouble !== undefined) {
-    stderr.write(`saga: the database failed (${trouble}): check that it is running, reachable and has free space, then run the command again; \`saga recover\` finishes any saga it interrupted\n`);
-    return ExitCode.internal;
-  }
-  stderr.write(`saga: internal error (a bug; please report it with this output):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return ExitCode.internal;
+  const missing = /^option '(\S+)[^']*' argument missing$/.exec(text);
+  if (missing !== null) text = `${missing[1]!} needs a value`;
+  text = text
+    .replace(/\s*\n\s*\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+    .replace(/\s+/g, ' ')
+    .replace(/\.$/, '')
+    .trim();
+  const code = err.code === 'commander.invalidArgument' ? 'invalid_value' : err.code === 'commander.conflictingOption' ? 'conflicting_options' : 'invalid_usage';
+  return new UsageError(`${text} (see \`${command} --help\`)`, code);
+}
+
+/** `--json` anywhere among the options (not after `--`): then errors are JSON on stdout too. */
+function wantsJson(argv: readonly string[]): boolean {
+  const options = argv.slice(2);
+  const end = options.indexOf('--');
+  return (end === -1 ? options : options.slice(0, end)).includes('--json');
 }
 
 function packageVersion(): string {

@@ -17,6 +17,8 @@ export function buildProgram(version: string, run: Run): Command {
     .option('--log-file <path>', 'append JSON log lines here (env SAGA_LOG_FILE)', undefined)
     .addOption(new Option('--sync <mode>', 'durability: full fsyncs every commit, normal survives a crash of saga but not of the machine (env SAGA_SYNC)').choices(['full', 'normal']))
     .showSuggestionAfterError()
+    // Every subcommand's --help lists --db, --log-file and --sync too: they apply to all of them.
+    .configureHelp({ showGlobalOptions: true })
     .addHelpText('after', `
 Examples:
   $ saga seed
@@ -25,7 +27,9 @@ Examples:
   $ saga recover
 
 Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 checkout rolled back,
-4 rollback incomplete (stuck), 5 verify found violations, 130/143 interrupted.
+4 rollback incomplete (stuck), 5 verify found violations,
+129/130/143 stopped by SIGHUP/SIGINT (Ctrl-C)/SIGTERM. With --json, an error is one JSON
+object on stdout: {"error":{"code","message"},"exitCode"}.
 Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL sets the log level.`);
 
   program
@@ -40,8 +44,8 @@ Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL 
   program
     .command('checkout')
     .description('run one checkout saga: inventory, payment, order, shipping; roll back on failure')
-    .requiredOption('--product <id>', 'product to buy (see `saga inventory`)', parseId('--product'))
-    .requiredOption('--qty <n>', `how many units, 1 to ${MAX_QTY}`, parseQuantity)
+    .option('--product <id>', 'product to buy (required; see `saga inventory`)', parseId('--product'))
+    .option('--qty <n>', `how many units, 1 to ${MAX_QTY} (required)`, parseQuantity)
     .option('--customer <id>', 'who pays (default: demo customer 1)', parseId('--customer'))
     .option('--key <key>', 'idempotency key: rerunning with the same key replays the first outcome', parseKey)
     .option('--json', 'print exactly one JSON object on stdout; logs go to stderr')
@@ -58,6 +62,7 @@ Examples:
   $ saga checkout --product 101 --qty 1 --fail-at payment --fail-mode transient --fail-times 2   # retried, completes
   $ saga checkout --product 101 --qty 1 --fail-at shipping --fail-compensation payment          # stuck, exit 4
   $ saga checkout --product 101 --qty 1 --key order-42 --json`)
+    .hook('preAction', (command) => requireOptions(command, ['product', 'qty']))
     .action((opts: Record<string, unknown>) => run('checkout', opts, []));
 
   program
@@ -114,6 +119,19 @@ Examples:
     .action((opts: Record<string, unknown>) => run('bench', opts, []));
 
   return program;
+}
+
+/**
+ * Commander checks required options before it looks for unknown ones, so a typo
+ * (`--prodcut 101`) was reported as "--product not specified" and never named. Checking them
+ * here, in a hook that runs after the unknown-option check, reports the typo first.
+ */
+function requireOptions(command: Command, names: readonly string[]): void {
+  for (const name of names) {
+    if (command.getOptionValue(name) !== undefined) continue;
+    const option = command.options.find((o) => o.attributeName() === name);
+    command.error(`error: required option '${option?.flags ?? `--${name}`}' not specified`, { code: 'commander.missingMandatoryOptionValue' });
+  }
 }
 
 function parseRate(text: string): number {

@@ -73,15 +73,15 @@ export function resolveFaults(sources: Sources): FaultPlan {
   const times = optional(sources, 'SAGA_FAIL_TIMES', 'failTimes', parseCount('--fail-times', 1, 100));
   const failCompensation = optional(sources, 'SAGA_FAIL_COMPENSATION', 'failCompensation', compensationStep);
   const compensationMode = optional(sources, 'SAGA_FAIL_COMPENSATION_MODE', 'failCompensationMode', parseCompensationFailMode);
-  if (mode !== undefined && failAt === undefined) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails');
+  if (mode !== undefined && failAt === undefined) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails', 'conflicting_options');
   if (compensationMode !== undefined && failCompensation === undefined) {
-    throw new UsageError('--fail-compensation-mode needs --fail-compensation <step> to say which compensation fails');
+    throw new UsageError('--fail-compensation-mode needs --fail-compensation <step> to say which compensation fails', 'conflicting_options');
   }
   if (times !== undefined && failAt === undefined && failCompensation === undefined) {
-    throw new UsageError('--fail-times needs --fail-at or --fail-compensation to say what fails');
+    throw new UsageError('--fail-times needs --fail-at or --fail-compensation to say what fails', 'conflicting_options');
   }
   if (times !== undefined && failCompensation === undefined && (mode === undefined || mode === 'error' || mode === 'crash')) {
-    throw new UsageError(`--fail-times counts failed attempts of --fail-mode transient or timeout; --fail-mode ${mode ?? 'error'} fails once for good`);
+    throw new UsageError(`--fail-times counts failed attempts of --fail-mode transient or timeout; --fail-mode ${mode ?? 'error'} fails once for good`, 'conflicting_options');
   }
   const plan: FaultPlan = {
     ...(failAt === undefined ? {} : { failAt, mode: mode ?? 'error' }),

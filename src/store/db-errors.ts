@@ -11,9 +11,11 @@
  * 3D invalid catalog name (the database was dropped), 53 insufficient resources (disk full, too
  * many connections), 55 object not in prerequisite state (database not accepting connections),
  * 57 operator intervention (admin shutdown, crash shutdown, cannot connect now), 58 system error
- * (I/O), XX internal error (data corrupted).
+ * (I/O), XX internal error (data corrupted). Two single codes are about the setup, not our SQL:
+ * 42501 insufficient privilege (the role may not create or write saga's tables) and 25006 read-only
+ * transaction (the URL points at a hot standby).
  */
-const PG_CLASSES = /^(08|28|3D|53|55|57|58|XX)[0-9A-Z]{3}$/;
+const PG_CLASSES = /^((08|28|3D|53|55|57|58|XX)[0-9A-Z]{3}|42501|25006)$/;
 
 /** Node's socket errors: the server is unreachable or went away. */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -21,8 +23,8 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETI
 /** pg's own connection errors, which carry no code. */
 const PG_CONNECTION_MESSAGES = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|does not support SSL connections/i;
 
-/** SQLite's: the file, its disk, or another process holding the write lock past the busy timeout. */
-const SQLITE_CODES = /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM|BUSY|LOCKED)/;
+/** SQLite's: the file (unwritable or damaged), its disk, or another process holding the write lock past the busy timeout. */
+const SQLITE_CODES = /^SQLITE_(READONLY|IOERR|FULL|CANTOPEN|PERM|BUSY|LOCKED|CORRUPT|NOTADB)/;
 
 /** A short description of the database's trouble, or undefined when the error may be a bug. */
 export function databaseTrouble(err: unknown): string | undefined {

@@ -218,9 +218,13 @@ describe('saga seed', () => {
 
 describe('help and version', () => {
   it.each([
-    { args: '--help', shows: ['--db <path|url>', '--log-file <path>', 'seed', 'checkout', 'Examples:', '$ saga checkout --product 101 --qty 2', 'Exit codes'] },
-    { args: 'checkout --help', shows: ['--product <id>', '--qty <n>', '--customer <id>', '--fail-at <step>', '--json', 'Examples:', '$ saga checkout --product 101 --qty 2'] },
-    { args: 'seed --help', shows: ['--reset', 'Examples:', '$ saga seed'] },
+    { args: '--help', shows: ['--db <path|url>', '--log-file <path>', 'seed', 'checkout', 'Examples:', '$ saga checkout --product 101 --qty 2', 'Exit codes', '129/130/143'] },
+    // A bare `saga` is a request for help: on stdout, exit 0.
+    { args: '', shows: ['Usage: saga', 'checkout', 'Exit codes'] },
+    // Each subcommand's help lists the global options too: they apply to it.
+    { args: 'checkout --help', shows: ['--product <id>', '--qty <n>', '--customer <id>', '--fail-at <step>', '--json', 'Examples:', '$ saga checkout --product 101 --qty 2', 'Global Options:', '--db <path|url>', '--log-file <path>', '--sync <mode>'] },
+    { args: 'seed --help', shows: ['--reset', 'Examples:', '$ saga seed', 'Global Options:', '--db <path|url>'] },
+    { args: 'list --help', shows: ['--status <status>', 'Global Options:', '--db <path|url>'] },
   ])('saga $args shows every option and an example', async (c) => {
     const r = await saga(fresh(), c.args);
     expect(r.code).toBe(0);

@@ -23,6 +23,8 @@ describe('databaseTrouble', () => {
     [pgError('55000', 'database "x" is not currently accepting connections'), 'database "x" is not currently accepting connections (SQLSTATE 55000)'],
     [pgError('3D000', 'database "x" does not exist'), 'database "x" does not exist (SQLSTATE 3D000)'],
     [pgError('XX001', 'invalid page in block 7'), 'invalid page in block 7 (SQLSTATE XX001)'],
+    [pgError('42501', 'permission denied for schema saga'), 'permission denied for schema saga (SQLSTATE 42501)'],
+    [pgError('25006', 'cannot execute INSERT in a read-only transaction'), 'cannot execute INSERT in a read-only transaction (SQLSTATE 25006)'],
     [new Error('Connection terminated unexpectedly'), 'Connection terminated unexpectedly'],
     [new Error('timeout exceeded when trying to connect'), 'timeout exceeded when trying to connect'],
     [codeError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'), 'connect ECONNREFUSED 127.0.0.1:5432'],
@@ -30,6 +32,7 @@ describe('databaseTrouble', () => {
     [codeError('SQLITE_FULL', 'database or disk is full'), 'SQLITE_FULL: database or disk is full'],
     [codeError('SQLITE_IOERR_WRITE', 'disk I/O error'), 'SQLITE_IOERR_WRITE: disk I/O error'],
     [codeError('SQLITE_BUSY', 'database is locked'), 'SQLITE_BUSY: database is locked'],
+    [codeError('SQLITE_CORRUPT', 'database disk image is malformed'), 'SQLITE_CORRUPT: database disk image is malformed'],
   ])('%s is the database', (err, said) => {
     expect(databaseTrouble(err)).toBe(said);
   });
@@ -37,6 +40,7 @@ describe('databaseTrouble', () => {
   it.each([
     pgError('42P01', 'relation "products" does not exist'),
     pgError('42601', 'syntax error at or near "SELEC"'),
+    pgError('42502', 'a neighbour of 42501 that is not about privileges'),
     pgError('23505', 'duplicate key value violates unique constraint'),
     pgError('40P01', 'deadlock detected'),
     codeError('57P01', 'a code that looks like SQLSTATE on an error that is not from the server'),

@@ -3,7 +3,7 @@ import { runBench, type BenchResult } from '../../bench/run-bench.js';
 import { checkInvariants } from '../../checkout/invariants.js';
 import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
 import { openApp } from '../app.js';
@@ -31,7 +31,7 @@ export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Prom
   const { logger, close } = commandLogger(ctx, { console: false });
   const n = flags.n ?? 1000;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true && !flags.json ? progressBar(ctx.stderr, n) : undefined;
-  const interrupts = listenForInterrupts((sig) => process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm));
+  const interrupts = listenForInterrupts((sig) => process.exit(signalExitCode(sig as StopSignal)));
   try {
     const result = await runBench(
       { n, concurrency: flags.concurrency ?? 1, failRate: flags.failRate ?? 0, productId: flags.product ?? 101, seed: flags.seed ?? 1 },
@@ -99,12 +99,12 @@ function progressBar(out: NodeJS.WritableStream, total: number) {
 async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<number> {
   const processes = flags.processes ?? 1;
   const n = flags.n ?? 1000;
-  if (n < processes) throw new UsageError(`--n ${n} is fewer checkouts than --processes ${processes}: give each process at least one`);
+  if (n < processes) throw new UsageError(`--n ${n} is fewer checkouts than --processes ${processes}: give each process at least one`, 'conflicting_options');
   // Create and migrate once, and check the product, before the children race to.
   const app = await openApp(ctx.settings, 'if-missing');
   try {
     const productId = flags.product ?? 101;
-    if ((await findProduct(app.db, productId)) === undefined) throw new UsageError(`unknown product ${productId}: run \`saga inventory\` to see the products`);
+    if ((await findProduct(app.db, productId)) === undefined) throw new UsageError(`unknown product ${productId}: run \`saga inventory\` to see the products`, 'unknown_product');
   } finally {
     await app.close();
   }

@@ -5,7 +5,7 @@ import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector } from '../../engine/faults.js';
 import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock, type EngineDeps, type SagaOutcome } from '../../engine/runner.js';
-import { DatabaseFailedError, ExitCode, SagaError, UsageError } from '../../errors.js';
+import { DatabaseFailedError, ExitCode, SagaError, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
 import { openApp } from '../app.js';
@@ -52,7 +52,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const interrupts = listenForInterrupts((sig) => {
       ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
       close();
-      process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
+      process.exit(signalExitCode(sig as StopSignal));
     });
     // Whether the saga's first record committed: then a failing database loses nothing of it.
     let recorded = false;
@@ -96,7 +96,7 @@ function explain(err: unknown, interruptedExitCode: ExitCode | undefined, sagaId
     );
   }
   if (err instanceof IdempotencyConflictError) {
-    throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`);
+    throw new UsageError(`--key ${err.key} was already used for another checkout (${err.previousRequest?.replaceAll(';', ', ')}): use a new key for a new checkout`, 'key_conflict');
   }
   if (err instanceof SagaVanishedError) throw new SagaError('saga_vanished', err.message);
   // The earlier saga of this key is left as it was: neither done nor undone, like a stuck one.
@@ -122,9 +122,9 @@ function finish(report: CheckoutReport, outcome: SagaOutcome, signalExit: number
 }
 
 function unknownProduct(id: number): UsageError {
-  return new UsageError(`unknown product ${id}: run \`saga inventory\` to see the products (the demo catalog has ${SEED_PRODUCTS.map((p) => p.productId).join(', ')})`);
+  return new UsageError(`unknown product ${id}: run \`saga inventory\` to see the products (the demo catalog has ${SEED_PRODUCTS.map((p) => p.productId).join(', ')})`, 'unknown_product');
 }
 
 function unknownCustomer(id: number): UsageError {
-  return new UsageError(`unknown customer ${id}: the demo customers are ${SEED_CUSTOMERS.map((c) => c.customerId).join(', ')} (leave out --customer to use ${DEFAULT_CUSTOMER_ID})`);
+  return new UsageError(`unknown customer ${id}: the demo customers are ${SEED_CUSTOMERS.map((c) => c.customerId).join(', ')} (leave out --customer to use ${DEFAULT_CUSTOMER_ID})`, 'unknown_customer');
 }

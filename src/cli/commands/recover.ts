@@ -1,7 +1,7 @@
 import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
 import { systemClock } from '../../engine/runner.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
@@ -19,7 +19,7 @@ export interface RecoverFlags {
  * it keeps recovering sagas as their owners die or their leases expire, until Ctrl-C or SIGTERM.
  */
 export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): Promise<number> {
-  if (flags.interval !== undefined && !flags.watch) throw new UsageError('--interval goes with --watch: add --watch, or leave --interval out');
+  if (flags.interval !== undefined && !flags.watch) throw new UsageError('--interval goes with --watch: add --watch, or leave --interval out', 'conflicting_options');
   checkLogFile(ctx.settings.logFile);
   const { logger, close } = commandLogger(ctx);
   let app: App;
@@ -51,7 +51,7 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   // (a saga it was driving keeps its lease and is recovered like any other).
   const interrupts = listenForInterrupts((sig) => {
     ctx.stderr.write(`saga: ${sig} again: stopped at once; run \`saga recover\` to finish what this watcher was driving\n`);
-    process.exit(sig === 'SIGINT' ? ExitCode.sigint : sig === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
+    process.exit(signalExitCode(sig as StopSignal));
   });
   logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
   let wait = interval;

@@ -9,7 +9,7 @@ import type { CommandContext } from '../context.js';
 
 /** `saga seed [--reset]`: create and migrate the database, load the demo catalog. */
 export async function seedCommand(flags: { reset?: boolean; force?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
-  if (flags.force && !flags.reset) throw new UsageError('--force goes with --reset: add --reset, or leave --force out');
+  if (flags.force && !flags.reset) throw new UsageError('--force goes with --reset: add --reset, or leave --force out', 'conflicting_options');
   const app = await openApp(ctx.settings, 'if-missing');
   try {
     let result: 'created' | 'reset' | 'added' | 'unchanged';
@@ -55,6 +55,6 @@ async function refuseResetUnderLiveSagas(app: App): Promise<void> {
   const machine = localMachine();
   const live = rows.filter((r) => !isAbandoned(toOwnerFields(r), Date.now(), machine));
   if (live.length > 0) {
-    throw new UsageError(`${live.length} saga(s) are being driven right now (${live[0]!.saga_id}${live.length > 1 ? ', …' : ''}): wait for them, or pass --force to reset anyway`);
+    throw new UsageError(`${live.length} saga(s) are being driven right now (${live[0]!.saga_id}${live.length > 1 ? ', …' : ''}): wait for them, or pass --force to reset anyway`, 'sagas_in_flight');
   }
 }

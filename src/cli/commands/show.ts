@@ -12,7 +12,7 @@ async function findSaga(app: App, given: string): Promise<SagaRecord | undefined
   const exact = await app.store.getSaga(given);
   if (exact !== undefined || !/^[0-9a-f-]{6,36}$/i.test(given)) return exact;
   const matches = await sagaIdsMatching(app.db, given.toLowerCase());
-  if (matches.length > 1) throw new UsageError(`${given} matches more than one saga: give more of the id (see \`saga list\`)`);
+  if (matches.length > 1) throw new UsageError(`${given} matches more than one saga: give more of the id (see \`saga list\`)`, 'ambiguous_saga_id');
   return matches[0] === undefined ? undefined : app.store.getSaga(matches[0]);
 }
 
@@ -21,7 +21,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
   const app = await openApp(ctx.settings, 'never');
   try {
     const saga = await findSaga(app, flags.sagaId);
-    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`);
+    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`, 'unknown_saga');
     const events = await app.store.getEvents(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
     if (flags.json) {

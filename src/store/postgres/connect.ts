@@ -68,7 +68,7 @@ function sslOption(target: PostgresTarget): ConnectionOptions | false | undefine
     try {
       return { [what]: readFileSync(path, 'utf8') };
     } catch (err) {
-      throw new UsageError(`cannot read the certificate file ${path} named in the database URL (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix the path`);
+      throw new UsageError(`cannot read the certificate file ${path} named in the database URL (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix the path`, 'bad_path');
     }
   };
   const files: ConnectionOptions = { ...read('ca', target.sslFiles.rootcert), ...read('cert', target.sslFiles.cert), ...read('key', target.sslFiles.key) };

@@ -21,11 +21,11 @@ export function checkDatabasePath(path: string): { exists: boolean } {
   if (path === ':memory:') return { exists: false };
   const dir = dirname(resolve(path));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`the directory of --db ${path} does not exist: create ${dir} first or choose another path`);
+    throw new UsageError(`the directory of --db ${path} does not exist: create ${dir} first or choose another path`, 'bad_path');
   }
   if (!existsSync(path)) return { exists: false };
   const stat = statSync(path);
-  if (stat.isDirectory()) throw new UsageError(`--db ${path} is a directory: give a file path such as ${path}/saga.db`);
+  if (stat.isDirectory()) throw new UsageError(`--db ${path} is a directory: give a file path such as ${path}/saga.db`, 'bad_path');
   // An empty file is an empty SQLite database: as good as none.
   return { exists: stat.size > 0 };
 }
