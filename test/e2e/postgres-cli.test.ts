@@ -49,6 +49,35 @@ describe.runIf(adminUrl !== '')('saga on PostgreSQL', { concurrent: true }, () =
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a role without the privilege to create saga\'s tables is the database\'s trouble: one line, exit 1, code database_failed', async () => {
+    const { dir, url } = await fresh();
+    const role = `limited_${Math.random().toString(36).slice(2, 10)}`;
+    await withPg(adminUrl, async (c) => {
+      await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'sesame-open'`);
+    });
+    try {
+      const limited = new URL(url);
+      limited.username = role;
+      limited.password = 'sesame-open';
+      const r = await runSaga(['seed', '--json', '--db', limited.href], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^saga: the database failed \(permission denied for database .* \(SQLSTATE 42501\)\)/);
+      expect(r.stderr).not.toContain('sesame-open');
+      expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'database_failed' }, exitCode: 1 });
+    } finally {
+      await withPg(adminUrl, async (c) => {
+        await c.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+      });
+      await withPg(url, async (c) => {
+        await c.query(`DROP OWNED BY ${role}`);
+      });
+      await withPg(adminUrl, async (c) => {
+        await c.query(`DROP ROLE ${role}`);
+      });
+    }
+  });
+
   it('recover --watch takes over a crashed checkout at once, then stops on SIGTERM with exit 0', async () => {
     const { dir, url } = await fresh();
     const opts = { cwd: dir, env: { SAGA_DB: url } };
