@@ -117,7 +117,7 @@ export function checkoutSaga(opts: CheckoutOptions): SagaDefinition<CheckoutInpu
     name: CHECKOUT_SAGA,
     steps: [reserveStock, chargeCustomer, confirmOrder, scheduleShipment],
     retry,
-    // Undoing matters more than doing: compensations get a larger budget of their own (rule 6).
+    // Undoing matters more than doing: compensations get a larger budget of their own (docs/guarantees.md, rule 6).
     compensationRetry: { ...retry, attempts: 5 },
     timeoutMs: opts.timeoutMs,
     parseInput: parseCheckoutInput,

@@ -2,7 +2,7 @@ import type { Phase } from './definition.js';
 
 /**
  * Failure injection: plain data saying which step or compensation fails, and how. It lives only
- * in the process that asked for it; recovery runs with `noFaults` (rule 8).
+ * in the process that asked for it; recovery runs with `noFaults` (docs/guarantees.md, rule 8).
  *
  * Crash points are named `<phase>:<step>:<moment>`. `before`: the effect is not asked for yet
  * (for an external step, its write-ahead record is committed; for a local step, nothing of it is).

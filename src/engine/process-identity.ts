@@ -5,7 +5,7 @@ import type { LocalMachine, ProcessSeen } from './recovery.js';
 import type { Owner } from './store.js';
 
 /**
- * Who this process is, in terms another process can check (rule 7). A pid names a process only
+ * Who this process is, in terms another process can check (docs/guarantees.md, rule 7). A pid names a process only
  * inside one PID namespace of one running kernel: two containers with the same hostname each have
  * a pid 1234, and seeing "no process 1234" from one says nothing about the other. So an owner
  * records, besides host and pid, the kernel's boot id and its PID namespace (its "pid scope"),

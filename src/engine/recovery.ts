@@ -19,7 +19,7 @@ export interface LocalMachine {
 type OwnerFields = Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerPid' | 'ownerPidScope' | 'ownerStartedAt' | 'leaseUntil'>;
 
 /**
- * Whether nobody is working on a saga any more (rule 7): it has no owner, its lease expired, or
+ * Whether nobody is working on a saga any more (docs/guarantees.md, rule 7): it has no owner, its lease expired, or
  * its owner is provably gone. Pure: what the machine shows of a process is passed in.
  */
 export function isAbandoned(saga: OwnerFields, now: number, machine: LocalMachine): boolean {

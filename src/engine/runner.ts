@@ -391,7 +391,7 @@ class SagaRun<I> {
 
   // ---- ownership ------------------------------------------------------------------------
 
-  /** While the saga waits on a slow call or a backoff, keep its lease alive (rule 7). */
+  /** While the saga waits on a slow call or a backoff, keep its lease alive (docs/guarantees.md, rule 7). */
   private startLeaseRenewal(): void {
     const { store, owner, clock, leaseMs } = this.deps;
     this.leaseTimer = setInterval(() => {

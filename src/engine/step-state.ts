@@ -24,7 +24,7 @@ export function initialStepState(): StepState {
   return { action: 'pending', sawUncertainFailure: false, failedPermanently: false, actionAttempts: 0, compensation: 'none', compensationAttempts: 0 };
 }
 
-/** Whether rollback must run this step's compensation (rules 4 and 5). */
+/** Whether rollback must run this step's compensation (docs/guarantees.md, rules 4 and 5). */
 export function needsCompensation(state: StepState): boolean {
   const mayHaveEffect = state.action === 'succeeded' || state.action === 'uncertain' || state.sawUncertainFailure;
   return mayHaveEffect && state.compensation !== 'succeeded';

@@ -35,7 +35,7 @@ export interface StepEvent {
   readonly durationMs?: number;
   readonly error?: string;
   readonly errorKind?: ErrorKind;
-  /** On `failed`: the effect may have happened (rule 4). */
+  /** On `failed`: the effect may have happened (docs/guarantees.md, rule 4). */
   readonly uncertain?: boolean;
   /** On `retrying`: how long the engine waits before the next attempt. */
   readonly delayMs?: number;

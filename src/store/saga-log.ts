@@ -70,7 +70,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
       ...(c.idempotencyKey === undefined ? {} : { onUniqueViolation: () => new DuplicateSagaKeyError(c.idempotencyKey!) }),
     };
   } else if ((yield { sql: RENEW_LEASE, params: [batch.leaseUntil, t, batch.sagaId, batch.owner.id] }) !== 1) {
-    // Every commit proves this process still owns the saga (rule 7).
+    // Every commit proves this process still owns the saga (docs/guarantees.md, rule 7).
     throw new LostOwnershipError(batch.sagaId);
   }
   const events: StepEvent[] = [];

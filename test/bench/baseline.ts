@@ -1,7 +1,7 @@
 /**
  * The hand-written baseline for `npm run bench`: one checkout with plain better-sqlite3 and no
- * engine, making the same business writes and the same durable log records, one transaction
- * per step as docs/guarantees.md requires of a straightforward implementation:
+ * engine, making the same business writes and the same durable log records (docs/guarantees.md,
+ * rules 1 and 2), one transaction per step as a straightforward implementation would:
  *   1. saga row + reserve stock + its log records
  *   2. payment write-ahead record (rule 1)
  *   3. the provider's charge (its own transaction, as in the engine)

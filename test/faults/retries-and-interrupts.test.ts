@@ -75,7 +75,7 @@ describe.concurrent.each(BACKENDS)('retries, timeouts and interrupts on $name', 
     });
   });
 
-  describe('compensation order (rule 5)', () => {
+  describe('compensation order (docs/guarantees.md, rule 5)', () => {
     it.each([
       { failAt: 'payment' as const, undone: ['inventory'] },
       { failAt: 'order' as const, undone: ['payment', 'inventory'] },

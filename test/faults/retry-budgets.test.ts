@@ -1,5 +1,5 @@
 /**
- * The exact retry budgets (rule 6): an action gets 3 attempts, a compensation 5, and the two are
+ * The exact retry budgets (docs/guarantees.md, rule 6): an action gets 3 attempts, a compensation 5, and the two are
  * counted separately, each numbered from 1. Checked in both records of every attempt: saga.log
  * and the saga_events table.
  */
