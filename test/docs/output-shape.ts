@@ -54,7 +54,8 @@ export type IdMap = Map<string, string>;
 
 function bind(ids: IdMap, docId: string, realId: string): boolean {
   const pairs: [string, string][] = [[docId, realId]];
-  if (docId.length === 36) pairs.push([docId.slice(-8), realId.slice(-8)], [docId.slice(0, 8), realId.slice(0, 8)]);
+  // The console prints a saga id's last 8 characters (its first 8 are a timestamp many share).
+  if (docId.length === 36) pairs.push([docId.slice(-8), realId.slice(-8)]);
   for (const [d, r] of pairs) {
     const known = ids.get(d);
     if (known !== undefined && known !== r) return false;
