@@ -13,7 +13,8 @@ import { ROOT } from '../support/cli.js';
  *   its output (stdout and stderr together) and must match it in shape (see output-shape.ts).
  * - ```sh no-test: a recipe that is not run (it installs, needs a server, or never ends).
  * - ```json from: <command>: an example of `--json` output; the command's real output must have
- *   exactly the same keys (json-examples.test.ts).
+ *   exactly the same keys (json-examples.test.ts). (docs/errors.md's one plain ```json block is
+ *   checked value for value by error-codes.test.ts.)
  * - ```text (or any other language): shown, never run.
  */
 export interface DocBlock {

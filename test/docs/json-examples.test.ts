@@ -8,7 +8,8 @@ import { BACKENDS } from '../support/backends.js';
 import { allDocBlocks } from './doc-blocks.js';
 import { makeShop, shell, type Shop } from './shop.js';
 
-const examples = allDocBlocks().filter((b) => b.lang === 'json');
+// docs/errors.md's plain ```json error object is checked value for value by error-codes.test.ts.
+const examples = allDocBlocks().filter((b) => b.lang === 'json' && b.meta.startsWith('from: '));
 
 /** The keys of a JSON value, recursively: an object's keys with theirs, an array's elements' together. */
 type Shape = { [key: string]: Shape } | 'value';
