@@ -1,4 +1,4 @@
-import { inTransaction, runWrite, type Pool, type PoolClient } from '../store/postgres/connect.js';
+import { inTransaction, runWrite, type Pool, type PoolClient } from '../store/postgres/open.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
 

@@ -1,6 +1,6 @@
 import { seedWrites } from '../checkout/catalog.js';
 import { postgresPaymentProvider } from '../checkout/payment-provider-postgres.js';
-import { openPool, postgresDatabase, type Pool } from '../store/postgres/connect.js';
+import { openPool, postgresDatabase, type Pool } from '../store/postgres/open.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
 import { DatabaseUnusableError } from '../errors.js';

@@ -11,7 +11,7 @@ import type { SqlDatabase } from '../store/sql.js';
 import { migrate } from '../store/sqlite/migrate.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
-import { sqliteDatabase } from '../store/sqlite/sql-database.js';
+import { sqliteDatabase } from '../store/sqlite/database.js';
 import type { GlobalSettings } from './settings.js';
 
 /**

@@ -6,7 +6,7 @@
  */
 import { newSagaId } from '../../src/engine/saga-id.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
-import { inTransaction, type Pool, type PoolClient } from '../../src/store/postgres/connect.js';
+import { inTransaction, type Pool, type PoolClient } from '../../src/store/postgres/open.js';
 import { checkoutsPerSecond } from './baseline.js';
 
 export async function postgresBaselineCheckouts(pool: Pool, n: number, concurrency: number): Promise<number> {

@@ -32,11 +32,11 @@ import { openSqlite, type Db, type Durability } from '../../src/store/sqlite/ope
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { baselineCheckouts } from './baseline.js';
 import { postgresBaselineCheckouts } from './baseline-postgres.js';
-import { openPool, postgresDatabase } from '../../src/store/postgres/connect.js';
+import { openPool, postgresDatabase } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
 import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
-import { sqliteDatabase } from '../../src/store/sqlite/sql-database.js';
+import { sqliteDatabase } from '../../src/store/sqlite/database.js';
 import { startPostgres } from '../support/postgres-server.js';
 import { createPostgresDatabase } from '../support/pg-database.js';
 

@@ -12,7 +12,7 @@ import { openApp } from '../../src/cli/app.js';
 import { resolveGlobals } from '../../src/cli/settings.js';
 import { localMachine } from '../../src/engine/process-identity.js';
 import pg from 'pg';
-import { DEFAULT_PG_SCHEMA, pgSql } from '../../src/store/postgres/connect.js';
+import { DEFAULT_PG_SCHEMA, pgSql } from '../../src/store/postgres/open.js';
 import type { TestBackend } from '../support/backends.js';
 import { readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
 

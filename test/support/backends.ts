@@ -5,14 +5,14 @@ import { inject } from 'vitest';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
 import { simulatedPaymentProvider, type PaymentProvider } from '../../src/checkout/payment-provider.js';
 import type { SagaStore } from '../../src/engine/store.js';
-import { openPool, postgresDatabase } from '../../src/store/postgres/connect.js';
+import { openPool, postgresDatabase } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
 import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import type { SqlDatabase } from '../../src/store/sql.js';
 import { migrate } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
-import { sqliteDatabase } from '../../src/store/sqlite/sql-database.js';
+import { sqliteDatabase } from '../../src/store/sqlite/database.js';
 import { createPostgresDatabase } from './pg-database.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { SagaStore } from '../../engine/store.js';
 import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement } from '../saga-log.js';
 import type { Db } from './open.js';
-import { sqliteDatabase } from './sql-database.js';
+import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
 
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
