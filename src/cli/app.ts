@@ -1,6 +1,7 @@
 import { checkoutSaga, CHECKOUT_SAGA, type CheckoutInput } from '../checkout/checkout-saga.js';
 import { seedWrites } from '../checkout/catalog.js';
-import { simulatedPaymentProvider, type PaymentProvider } from '../checkout/payment-provider.js';
+import type { PaymentProvider } from '../checkout/payment-provider.js';
+import { sqlitePaymentProvider } from '../checkout/payment-provider-sqlite.js';
 import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
 import { noFaults, type FaultInjector } from '../engine/faults.js';
@@ -63,7 +64,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   const raw = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
   try {
     const { created } = migrate(raw, { label: settings.db, initialWrites: seedWrites() });
-    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: simulatedPaymentProvider(raw), created };
+    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: sqlitePaymentProvider(raw), created };
   } catch (err) {
     raw.close();
     throw err;

@@ -11,11 +11,11 @@
  * No logging, no retries, no timeouts: what the engine adds on top is exactly what the ratio shows.
  */
 import { newSagaId } from '../../src/engine/saga-id.js';
-import { simulatedPaymentProvider } from '../../src/checkout/payment-provider.js';
+import { sqlitePaymentProvider } from '../../src/checkout/payment-provider-sqlite.js';
 import type { Db } from '../../src/store/sqlite/open.js';
 
 export async function baselineCheckouts(db: Db, n: number, concurrency: number): Promise<number> {
-  const provider = simulatedPaymentProvider(db);
+  const provider = sqlitePaymentProvider(db);
   const product = db.prepare('SELECT price_cents FROM products WHERE product_id = 101').get() as { price_cents: number };
   db.prepare('UPDATE inventory SET stock = stock + ? WHERE product_id = 101').run(n);
   db.prepare('UPDATE products SET seeded_stock = seeded_stock + ? WHERE product_id = 101').run(n);

@@ -21,7 +21,7 @@ import { newSagaId } from '../../src/engine/saga-id.js';
 import { percentile } from '../../src/bench/random.js';
 import { seedCatalog } from '../../src/checkout/catalog.js';
 import { CHECKOUT_SAGA, checkoutSaga } from '../../src/checkout/checkout-saga.js';
-import { simulatedPaymentProvider } from '../../src/checkout/payment-provider.js';
+import { sqlitePaymentProvider } from '../../src/checkout/payment-provider-sqlite.js';
 import { listCommand } from '../../src/cli/commands/list.js';
 import { showCommand } from '../../src/cli/commands/show.js';
 import type { CommandContext } from '../../src/cli/context.js';
@@ -60,7 +60,7 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
   const { db, path } = freshDb('engine', durability);
   const sql = sqliteDatabase(db, path);
   await seedCatalog(sql);
-  const provider = simulatedPaymentProvider(db);
+  const provider = sqlitePaymentProvider(db);
   const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
   const { logger, close } = createLogger({ level: 'info', logFile: `${path}.log` });
   const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null };

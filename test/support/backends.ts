@@ -3,7 +3,8 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
-import { simulatedPaymentProvider, type PaymentProvider } from '../../src/checkout/payment-provider.js';
+import type { PaymentProvider } from '../../src/checkout/payment-provider.js';
+import { sqlitePaymentProvider } from '../../src/checkout/payment-provider-sqlite.js';
 import type { SagaStore } from '../../src/engine/store.js';
 import { openPool, postgresDatabase } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
@@ -62,7 +63,7 @@ const sqlite: TestBackend = {
       dbArg: path,
       db: sqliteDatabase(raw, path),
       store: sqliteSagaStore(raw),
-      provider: simulatedPaymentProvider(raw),
+      provider: sqlitePaymentProvider(raw),
       exec: async (sql) => void raw.exec(sql),
       close: async () => void raw.close(),
     };
