@@ -1,10 +1,11 @@
 import { idempotencyKey, retryPolicyOf, type ExternalStep, type LocalStep, type Phase, type SagaDefinition, type Step } from './definition.js';
-import { attemptWithTimeout, elapsedSince, injectedError, SimulatedCrashError, type AttemptResult } from './attempt.js';
-import { LostOwnershipError, StepTimeoutError, type StepFailure } from './errors.js';
+import { attemptWithTimeout, elapsedSince, injectedError, type AttemptResult } from './attempt.js';
+import { StepTimeoutError, type StepFailure } from './errors.js';
 import { logStepEvent } from './log-event.js';
 import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
 import { backoffDelay } from './retry.js';
 import { applyEvent, compensationOrder, foldEvents, initialStepState, type StepState } from './step-state.js';
+import type { Clock } from './clock.js';
 import type { BatchOp, BatchResult, NewSaga, Owner, SagaStatus, SagaStore, StepEvent } from './store.js';
 
 /** The subset of pino the engine uses, so tests can pass their own. */
@@ -13,27 +14,6 @@ export interface EngineLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
-
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done, { once: true });
-    }),
-};
 
 export interface EngineDeps {
   readonly store: SagaStore;
@@ -401,4 +381,3 @@ class SagaRun<I> {
   }
 }
 
-export { LostOwnershipError, SimulatedCrashError };

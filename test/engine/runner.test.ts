@@ -10,7 +10,9 @@ import type { ExternalStep, LocalStep, RetryPolicy, SagaDefinition } from '../..
 import { PermanentError, TransientError } from '../../src/engine/errors.js';
 import { faultInjector, type FaultInjector } from '../../src/engine/faults.js';
 import { backoffDelay, validateRetryPolicy } from '../../src/engine/retry.js';
-import { SimulatedCrashError, startSaga, type Clock, type EngineDeps } from '../../src/engine/runner.js';
+import { SimulatedCrashError } from '../../src/engine/attempt.js';
+import type { Clock } from '../../src/engine/clock.js';
+import { startSaga, type EngineDeps } from '../../src/engine/runner.js';
 import { compensationOrder, foldEvents, initialStepState, planRecovery, type StepState } from '../../src/engine/step-state.js';
 import type { SagaStore, StepEvent } from '../../src/engine/store.js';
 import { UsageError } from '../../src/errors.js';

@@ -1,6 +1,6 @@
 import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
-import { systemClock } from '../../engine/runner.js';
+import { systemClock } from '../../engine/clock.js';
 import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
