@@ -1,4 +1,6 @@
-import { inTransaction, runWrite, type Pool, type PoolClient } from '../store/postgres/open.js';
+import type { Pool, PoolClient } from '../store/postgres/open.js';
+import { runWrite } from '../store/postgres/statements.js';
+import { inTransaction } from '../store/postgres/transaction.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
 

@@ -1,6 +1,7 @@
 import { seedWrites } from '../checkout/catalog.js';
 import { postgresPaymentProvider } from '../checkout/payment-provider-postgres.js';
-import { openPool, postgresDatabase, type Pool } from '../store/postgres/open.js';
+import { postgresDatabase } from '../store/postgres/database.js';
+import { openPostgres, type Pool } from '../store/postgres/open.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
 import { DatabaseUnusableError } from '../errors.js';
@@ -12,9 +13,9 @@ import type { GlobalSettings } from './settings.js';
  * Everything of saga's lives in its own schema (`settings.pgSchema`); the rest of the database
  * (an application's `public.orders`, say) is never read or written.
  */
-export async function openPostgres(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
+export async function openPostgresBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
   const schema = settings.pgSchema;
-  const pool = await openPool(settings.db, settings.durability, undefined, schema);
+  const pool = await openPostgres(settings.db, { durability: settings.durability, schema });
   const db = postgresDatabase(pool, settings.db, schema);
   try {
     const state = await schemaState(pool, schema);

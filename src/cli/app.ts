@@ -9,7 +9,7 @@ import type { SagaStore } from '../engine/store.js';
 import { UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
 import type { SqlDatabase } from '../store/sql.js';
-import { migrate } from '../store/sqlite/migrate.js';
+import { migrateSqlite } from '../store/sqlite/migrate.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
@@ -49,7 +49,7 @@ export interface Backend {
 export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults): Promise<App> {
   // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
   const backend = isPostgresUrl(settings.db)
-    ? await (await import('./app-postgres.js')).openPostgres(settings, create, beforeCreate)
+    ? await (await import('./app-postgres.js')).openPostgresBackend(settings, create, beforeCreate)
     : openSqliteBackend(settings, create, beforeCreate);
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');
@@ -63,7 +63,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   if (!exists) beforeCreate?.();
   const raw = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
   try {
-    const { created } = migrate(raw, { label: settings.db, initialWrites: seedWrites() });
+    const { created } = migrateSqlite(raw, settings.db, { initialWrites: seedWrites() });
     return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: sqlitePaymentProvider(raw), created };
   } catch (err) {
     raw.close();

@@ -4,7 +4,7 @@ import { isPostgresUrl, isUrl, parsePgSchema, parsePostgresUrl, redactUrl } from
 import { DELAY_POINTS, type FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log-levels.js';
-import type { Durability } from '../store/sqlite/open.js';
+import type { Durability } from '../store/sql.js';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
 import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode } from './parsers.js';
 

@@ -8,6 +8,9 @@ import type { SqlWrite } from '../engine/definition.js';
  */
 export type Dialect = 'sqlite' | 'postgres';
 
+/** `full` makes every commit durable; `normal` survives a process crash but may lose the last commits on power loss. */
+export type Durability = 'full' | 'normal';
+
 export interface SqlDatabase {
   readonly dialect: Dialect;
   /** What to call it in messages: a path, or a URL without its password. */
@@ -17,12 +20,6 @@ export interface SqlDatabase {
   /** All statements in one transaction that takes the write lock up front; changes per statement. */
   batch(writes: readonly SqlWrite[]): Promise<number[]>;
   close(): Promise<void>;
-}
-
-/** `?` to `$1, $2, …` for PostgreSQL. Our SQL has no `?` inside string literals. */
-export function toNumberedPlaceholders(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
 }
 
 /** The saga id at the front of an idempotency key (`<sagaId>:<step>…`), as SQL. */

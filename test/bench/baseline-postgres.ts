@@ -6,7 +6,8 @@
  */
 import { newSagaId } from '../../src/engine/saga-id.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
-import { inTransaction, type Pool, type PoolClient } from '../../src/store/postgres/open.js';
+import type { Pool, PoolClient } from '../../src/store/postgres/open.js';
+import { inTransaction } from '../../src/store/postgres/transaction.js';
 import { checkoutsPerSecond } from './baseline.js';
 
 export async function postgresBaselineCheckouts(pool: Pool, n: number, concurrency: number): Promise<number> {

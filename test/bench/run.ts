@@ -27,12 +27,14 @@ import { showCommand } from '../../src/cli/commands/show.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { resolveGlobals } from '../../src/cli/settings.js';
 import { createLogger } from '../../src/log.js';
-import { migrate } from '../../src/store/sqlite/migrate.js';
-import { openSqlite, type Db, type Durability } from '../../src/store/sqlite/open.js';
+import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
+import type { Durability } from '../../src/store/sql.js';
+import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { baselineCheckouts } from './baseline.js';
 import { postgresBaselineCheckouts } from './baseline-postgres.js';
-import { openPool, postgresDatabase } from '../../src/store/postgres/open.js';
+import { postgresDatabase } from '../../src/store/postgres/database.js';
+import { openPostgres } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
 import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import { postgresPaymentProvider } from '../../src/checkout/payment-provider-postgres.js';
@@ -52,7 +54,7 @@ const work = mkdtempSync(join(tmpdir(), 'saga-bench-'));
 function freshDb(name: string, durability: Durability): { db: Db; path: string } {
   const path = join(work, `${name}-${randomUUID().slice(0, 8)}.db`);
   const db = openSqlite(path, { durability });
-  migrate(db);
+  migrateSqlite(db, path);
   return { db, path };
 }
 
@@ -188,7 +190,7 @@ async function postgresRows() {
   try {
     const engineOnce = async (concurrency: number) => {
       const url = await createPostgresDatabase(server.adminUrl);
-      const pool = await openPool(url, 'full', concurrency + 4);
+      const pool = await openPostgres(url, { max: concurrency + 4 });
       try {
         await migratePostgres(pool, url);
         const db = postgresDatabase(pool, url);
@@ -211,7 +213,7 @@ async function postgresRows() {
     };
     const baselineOnce = async (concurrency: number) => {
       const url = await createPostgresDatabase(server.adminUrl);
-      const pool = await openPool(url, 'full', concurrency + 4);
+      const pool = await openPostgres(url, { max: concurrency + 4 });
       try {
         await migratePostgres(pool, url);
         await seedCatalog(postgresDatabase(pool, url));

@@ -12,7 +12,8 @@ import { openApp } from '../../src/cli/app.js';
 import { resolveGlobals } from '../../src/cli/settings.js';
 import { localMachine } from '../../src/engine/process-identity.js';
 import pg from 'pg';
-import { DEFAULT_PG_SCHEMA, pgSql } from '../../src/store/postgres/open.js';
+import { DEFAULT_PG_SCHEMA } from '../../src/store/postgres/open.js';
+import { pgSql } from '../../src/store/postgres/statements.js';
 import type { TestBackend } from '../support/backends.js';
 import { readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
 

@@ -6,11 +6,12 @@ import { postgresPaymentProvider } from '../../src/checkout/payment-provider-pos
 import type { PaymentProvider } from '../../src/checkout/payment-provider.js';
 import { sqlitePaymentProvider } from '../../src/checkout/payment-provider-sqlite.js';
 import type { SagaStore } from '../../src/engine/store.js';
-import { openPool, postgresDatabase } from '../../src/store/postgres/open.js';
+import { postgresDatabase } from '../../src/store/postgres/database.js';
+import { openPostgres } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
 import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import type { SqlDatabase } from '../../src/store/sql.js';
-import { migrate } from '../../src/store/sqlite/migrate.js';
+import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../../src/store/sqlite/database.js';
@@ -58,7 +59,7 @@ const sqlite: TestBackend = {
   async open(dir) {
     const path = await this.freshDb(dir);
     const raw = openSqlite(path, { durability: 'normal' });
-    migrate(raw);
+    migrateSqlite(raw, path);
     return {
       dbArg: path,
       db: sqliteDatabase(raw, path),
@@ -78,7 +79,7 @@ function postgres(adminUrl: string): TestBackend {
     copyDb: (dbArg) => createPostgresDatabase(adminUrl, new URL(dbArg).pathname.slice(1)),
     async open() {
       const url = await createPostgresDatabase(adminUrl);
-      const pool = await openPool(url);
+      const pool = await openPostgres(url);
       await migratePostgres(pool, url);
       return {
         dbArg: url,

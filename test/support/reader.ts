@@ -1,6 +1,6 @@
 import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import pg from 'pg';
-import { toNumberedPlaceholders } from '../../src/store/sql.js';
+import { toNumberedPlaceholders } from '../../src/store/postgres/placeholders.js';
 
 /** Reads (and, for tamper tests, writes) a saga database by its --db value, whichever kind it is. */
 export interface Reader {

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { SqlWrite } from '../../engine/definition.js';
 import { listMigrations, migrationsDir, refuseNewerSchema } from '../migrations.js';
-import { DEFAULT_PG_SCHEMA, runWrite, transactionOn, withClient, type Pool, type PoolClient } from './open.js';
+import { DEFAULT_PG_SCHEMA, type Pool, type PoolClient } from './open.js';
+import { runWrite } from './statements.js';
+import { transactionOn, withClient } from './transaction.js';
 
 /** Any fixed number: with the schema's hash, the advisory lock every process migrating that schema takes. */
 const MIGRATION_LOCK = 74_112_024;

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import type { SqlWrite } from '../../engine/definition.js';
 import { DatabaseUnusableError, UsageError } from '../../errors.js';
-import { toNumberedPlaceholders, type SqlDatabase } from '../sql.js';
-import { parsePostgresUrl, redactUrl, scrubPassword, type PostgresTarget } from './url.js';
+import type { Durability } from '../sql.js';
+import { parsePostgresUrl, scrubPassword, type PostgresTarget } from './url.js';
 
 /** Where saga's tables live unless SAGA_PG_SCHEMA says otherwise. */
 export const DEFAULT_PG_SCHEMA = 'saga';
@@ -26,7 +25,8 @@ const types = {
  * PostgreSQL's `synchronous_commit = off` (same trade-off as SQLite's). The first connection is
  * made here so that an unreachable server is one clear error.
  */
-export async function openPool(url: string, durability: 'full' | 'normal' = 'full', max = 20, schema: string = DEFAULT_PG_SCHEMA): Promise<Pool> {
+export async function openPostgres(url: string, opts: { durability?: Durability; max?: number; schema?: string } = {}): Promise<Pool> {
+  const { durability = 'full', max = 20, schema = DEFAULT_PG_SCHEMA } = opts;
   const target = parsePostgresUrl(url);
   const ssl = sslOption(target);
   // saga's own settings come last: for one setting the last wins, so a URL's `options` cannot move
@@ -87,74 +87,4 @@ function sslOption(target: PostgresTarget): ConnectionOptions | false | undefine
     case 'verify-full':
       return files;
   }
-}
-
-/**
- * One pooled client for `fn`, handed back afterwards, or closed when `fn` marked it broken (a
- * failed ROLLBACK or unlock). A checked-out client has no error listener of the pool's: a
- * connection lost between two queries must fail the next query, not crash the process with an
- * unhandled 'error' event.
- */
-export async function withClient<T>(pool: Pool, fn: (client: PoolClient, markBroken: (err: Error) => void) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const markBroken = (err: Error) => {
-    broken = err;
-  };
-  client.on('error', markBroken);
-  try {
-    return await fn(client, markBroken);
-  } finally {
-    client.removeListener('error', markBroken);
-    client.release(broken);
-  }
-}
-
-/** BEGIN, fn, COMMIT on a client (ROLLBACK on any error; a client whose ROLLBACK fails is marked broken). */
-export async function transactionOn<T>(client: PoolClient, markBroken: (err: Error) => void, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(markBroken);
-    throw err;
-  }
-}
-
-/** A PostgreSQL transaction on one pooled client: BEGIN, fn, COMMIT (ROLLBACK on any error). */
-export function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  return withClient(pool, (client, markBroken) => transactionOn(client, markBroken, () => fn(client)));
-}
-
-const translated = new Map<string, string>();
-export function pgSql(sql: string): string {
-  let text = translated.get(sql);
-  if (text === undefined) {
-    text = toNumberedPlaceholders(sql);
-    translated.set(sql, text);
-  }
-  return text;
-}
-
-export async function runWrite(client: PoolClient | Pool, w: SqlWrite): Promise<number> {
-  const r = await client.query(pgSql(w.sql), w.params as unknown[]);
-  return r.rowCount ?? 0;
-}
-
-export function postgresDatabase(pool: Pool, url: string, schema: string = DEFAULT_PG_SCHEMA): SqlDatabase {
-  return {
-    dialect: 'postgres',
-    label: schema === DEFAULT_PG_SCHEMA ? redactUrl(url) : `${redactUrl(url)} (schema ${schema})`,
-    all: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query(pgSql(sql), params as unknown[])).rows as T[],
-    get: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query(pgSql(sql), params as unknown[])).rows[0] as T | undefined,
-    batch: (writes) =>
-      inTransaction(pool, async (client) => {
-        const changes: number[] = [];
-        for (const w of writes) changes.push(await runWrite(client, w));
-        return changes;
-      }),
-    close: () => pool.end(),
-  };
 }

@@ -1,6 +1,9 @@
 import type { SagaStore } from '../../engine/store.js';
 import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement } from '../saga-log.js';
-import { inTransaction, pgSql, postgresDatabase, type Pool, type PoolClient } from './open.js';
+import { postgresDatabase } from './database.js';
+import type { Pool, PoolClient } from './open.js';
+import { pgSql } from './statements.js';
+import { inTransaction } from './transaction.js';
 
 // Recoverers on several hosts: a row another transaction holds is skipped, not waited for, and
 // the update only happens if the saga is still as the recoverer saw it.

@@ -5,7 +5,6 @@ import { pragma, type Db } from './open.js';
 
 export interface SqliteMigrateOptions {
   readonly dir?: string;
-  readonly label?: string;
   /** Rows a new database is created with, written in the transaction that creates the schema. */
   readonly initialWrites?: readonly SqlWrite[];
 }
@@ -17,9 +16,8 @@ export interface SqliteMigrateOptions {
  * front: processes migrating at once apply each file exactly once, and none ever sees the schema
  * without its initial rows. Returns the names applied; `created` when this call made the schema.
  */
-export function migrate(db: Db, opts: SqliteMigrateOptions = {}): { applied: string[]; created: boolean } {
+export function migrateSqlite(db: Db, label: string, opts: SqliteMigrateOptions = {}): { applied: string[]; created: boolean } {
   const migrations = listMigrations(opts.dir ?? migrationsDir('sqlite'));
-  const label = opts.label ?? 'the database';
   const latest = migrations.at(-1)?.version ?? 0;
   const current = () => pragma(db, 'user_version') as number;
   refuseNewerSchema(current(), latest, label);

@@ -2,9 +2,9 @@ import type Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseUnusableError, UsageError } from '../../errors.js';
+import type { Durability } from '../sql.js';
 import { openKeptDatabase } from './kept-database.js';
 
-export type Durability = 'full' | 'normal';
 export type Db = Database.Database;
 
 /** A pragma's value (or nothing, for a setting), through a statement kept for life (see kept-database.ts). */
