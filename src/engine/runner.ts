@@ -70,6 +70,12 @@ export async function resumeSaga<I>(
 
 type LocalWrites = ReturnType<LocalStep<unknown>['action']>;
 
+/** How one attempt of an action or compensation ended. */
+type StepAttempt =
+  | { kind: 'done' }
+  | { kind: 'guard-failed'; failed: NonNullable<BatchResult['failed']> }
+  | { kind: 'failed'; error: StepFailure; durationMs: number };
+
 /**
  * One saga being driven by this process. Log records and business writes are gathered in
  * `pending` and committed together by `flush`: consecutive local steps, and the write-ahead
@@ -140,35 +146,15 @@ class SagaRun<I> {
         this.deps.logger.warn({ sagaId: this.sagaId, saga: this.def.name, step: steps[i]!.name, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
         return 'rollback';
       }
-      const step = steps[i]!;
       const attempt = this.states[i]!.actionAttempts + 1;
-      const fault = this.faults.forAttempt('action', step.name, attempt);
-      let outcome: AttemptResult;
-      if (step.kind === 'local') {
-        this.faults.point(`action:${step.name}:before`);
-        if (fault === undefined) {
-          if ((await this.queueLocal(i, 'action', attempt, step.action(this.input, this.sagaId)))?.failed) return 'rollback';
-          i++;
-          continue;
-        }
-        outcome = await this.injectedLocalFailure(i, 'action', attempt, fault);
-      } else {
-        this.pending.push({ op: 'event', event: this.event(i, 'action', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'action') }) });
-        if ((await this.flush()).failed) return 'rollback';
-        this.faults.point(`action:${step.name}:before`);
-        outcome = await this.callExternal(i, step, 'action', attempt, fault);
-        if (outcome.ok) {
-          this.pending.push(
-            { op: 'event', event: this.event(i, 'action', 'succeeded', attempt, { durationMs: outcome.durationMs }) },
-            { op: 'writes', writes: step.record(this.input, this.sagaId, outcome.result) },
-          );
-          i++;
-          continue;
-        }
+      const result = await this.attempt(i, 'action', attempt);
+      if (result.kind === 'done') {
+        i++;
+      } else if (result.kind === 'guard-failed') {
+        return 'rollback';
+      } else if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') {
+        return 'rollback';
       }
-      if (outcome.ok) throw new Error('unreachable');
-      const next = await this.afterFailure(i, 'action', attempt, outcome.error, outcome.durationMs);
-      if (next === 'rollback') return 'rollback';
     }
     this.pending.push({ op: 'status', status: 'completed' });
     if ((await this.flush()).failed) return 'rollback';
@@ -190,45 +176,22 @@ class SagaRun<I> {
     }
     // What to undo is decided from the log, so everything pending (the failure, steps batched
     // before it) is committed first.
-    let result = await this.flush();
-    if (result.failed) return this.stuckOnGuard(result.failed);
+    let committed = await this.flush();
+    if (committed.failed) return this.stuckOnGuard(committed.failed);
     for (const i of compensationOrder(this.states)) {
-      const step = this.def.steps[i]!;
       for (;;) {
         const attempt = this.states[i]!.compensationAttempts + 1;
-        const fault = this.faults.forAttempt('compensation', step.name, attempt);
-        let outcome: AttemptResult;
-        if (step.kind === 'local') {
-          this.faults.point(`compensation:${step.name}:before`);
-          if (fault === undefined) {
-            const failed = (await this.queueLocal(i, 'compensation', attempt, step.compensation(this.input, this.sagaId)))?.failed;
-            if (failed) return this.stuckOnGuard(failed);
-            break;
-          }
-          outcome = await this.injectedLocalFailure(i, 'compensation', attempt, fault);
-        } else {
-          this.pending.push({ op: 'event', event: this.event(i, 'compensation', 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, 'compensation') }) });
-          result = await this.flush();
-          if (result.failed) return this.stuckOnGuard(result.failed);
-          this.faults.point(`compensation:${step.name}:before`);
-          outcome = await this.callExternal(i, step, 'compensation', attempt, fault);
-          if (outcome.ok) {
-            this.pending.push(
-              { op: 'event', event: this.event(i, 'compensation', 'succeeded', attempt, { durationMs: outcome.durationMs }) },
-              { op: 'writes', writes: step.recordCompensation(this.input, this.sagaId, outcome.result) },
-            );
-            break;
-          }
-        }
-        if (outcome.ok) throw new Error('unreachable');
-        if ((await this.afterFailure(i, 'compensation', attempt, outcome.error, outcome.durationMs)) === 'rollback') {
-          return this.becomeStuck(step.name, attempt, outcome.error.message);
+        const result = await this.attempt(i, 'compensation', attempt);
+        if (result.kind === 'done') break;
+        if (result.kind === 'guard-failed') return this.stuckOnGuard(result.failed);
+        if ((await this.afterFailure(i, 'compensation', attempt, result.error, result.durationMs)) === 'give-up') {
+          return this.becomeStuck(this.def.steps[i]!.name, attempt, result.error.message);
         }
       }
     }
     this.pending.push({ op: 'status', status: 'compensated' });
-    result = await this.flush();
-    if (result.failed) return this.stuckOnGuard(result.failed);
+    committed = await this.flush();
+    if (committed.failed) return this.stuckOnGuard(committed.failed);
     this.status = 'compensated';
     return 'compensated';
   }
@@ -272,10 +235,40 @@ class SagaRun<I> {
   // ---- attempts ---------------------------------------------------------------------------
 
   /**
-   * Record a failed attempt; retry after a backoff if the failure is transient and the budget
-   * allows, else give up ('rollback' for an action, 'stuck' for a compensation).
+   * One attempt of step `i`'s action or compensation, the same for both directions. A local
+   * step's writes are queued for the next commit (`done`); an external step's write-ahead record
+   * is committed before the call and its outcome queued after it. `guard-failed`: a commit on the
+   * way failed a guard of a step batched before this one (the store recorded that failure).
    */
-  private async afterFailure(i: number, phase: Phase, attempt: number, error: StepFailure, durationMs: number): Promise<'retry' | 'rollback'> {
+  private async attempt(i: number, phase: Phase, attempt: number): Promise<StepAttempt> {
+    const step = this.def.steps[i]!;
+    const fault = this.faults.forAttempt(phase, step.name, attempt);
+    if (step.kind === 'local') {
+      this.faults.point(`${phase}:${step.name}:before`);
+      if (fault !== undefined) return this.injectedLocalFailure(i, phase, attempt, fault);
+      const writes = phase === 'action' ? step.action(this.input, this.sagaId) : step.compensation(this.input, this.sagaId);
+      const failed = (await this.queueLocal(i, phase, attempt, writes))?.failed;
+      return failed === undefined ? { kind: 'done' } : { kind: 'guard-failed', failed };
+    }
+    this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, phase) }) });
+    const { failed } = await this.flush();
+    if (failed !== undefined) return { kind: 'guard-failed', failed };
+    this.faults.point(`${phase}:${step.name}:before`);
+    const outcome = await this.callExternal(step, phase, attempt, fault);
+    if (!outcome.ok) return { kind: 'failed', error: outcome.error, durationMs: outcome.durationMs };
+    const writes = phase === 'action' ? step.record(this.input, this.sagaId, outcome.result) : step.recordCompensation(this.input, this.sagaId, outcome.result);
+    this.pending.push(
+      { op: 'event', event: this.event(i, phase, 'succeeded', attempt, { durationMs: outcome.durationMs }) },
+      { op: 'writes', writes },
+    );
+    return { kind: 'done' };
+  }
+
+  /**
+   * Record a failed attempt; retry after a backoff if the failure is transient and the budget
+   * allows, else give up (an action's caller rolls back, a compensation's leaves the saga stuck).
+   */
+  private async afterFailure(i: number, phase: Phase, attempt: number, error: StepFailure, durationMs: number): Promise<'retry' | 'give-up'> {
     const step = this.def.steps[i]!;
     const policy = retryPolicyOf(this.def, step, phase);
     this.pending.push({
@@ -297,11 +290,11 @@ class SagaRun<I> {
         if (error.transient && this.signal?.aborted) this.interrupted = true;
         this.noteFailure(step.name, error.message);
       }
-      return 'rollback';
+      return 'give-up';
     }
     const delayMs = backoffDelay(policy, attempt, this.deps.random);
     this.pending.push({ op: 'event', event: this.event(i, phase, 'retrying', attempt, { delayMs, error: error.message }) });
-    if ((await this.flush()).failed) return 'rollback';
+    if ((await this.flush()).failed) return 'give-up';
     await this.deps.clock.sleep(delayMs, phase === 'action' ? this.signal : undefined);
     return 'retry';
   }
@@ -312,15 +305,15 @@ class SagaRun<I> {
   }
 
   /** An injected failure of a local step: it never reaches the database. */
-  private async injectedLocalFailure(i: number, phase: Phase, attempt: number, fault: FaultMode): Promise<AttemptResult> {
+  private async injectedLocalFailure(i: number, phase: Phase, attempt: number, fault: FaultMode): Promise<Extract<StepAttempt, { kind: 'failed' }>> {
     const step = this.def.steps[i]!;
     const startedAt = performance.now();
     this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt) });
     if (fault === 'timeout') await this.deps.clock.sleep(this.timeoutOf(step));
-    return { ok: false, error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: elapsedSince(startedAt) };
+    return { kind: 'failed', error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: elapsedSince(startedAt) };
   }
 
-  private async callExternal(i: number, step: ExternalStep<I>, phase: Phase, attempt: number, fault: FaultMode | undefined): Promise<AttemptResult> {
+  private async callExternal(step: ExternalStep<I>, phase: Phase, attempt: number, fault: FaultMode | undefined): Promise<AttemptResult> {
     const timeoutMs = this.timeoutOf(step);
     return attemptWithTimeout(step.name, timeoutMs, async (signal) => {
       if (fault === 'error' || fault === 'transient') throw injectedError(step, phase, fault, timeoutMs);
