@@ -68,7 +68,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, deps, {
         sagaId,
         signal: interrupts.signal,
-        ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash: `product=${input.productId};qty=${input.qty};customer=${input.customerId}` }),
+        ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash }),
         onWaiting: (id) => ctx.stderr.write(`saga: --key ${flags.key} belongs to saga ${id}, which another process is driving; waiting for its outcome (Ctrl-C stops waiting, not the saga)\n`),
         onTakenOver: (id) => ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`),
         onSaga: (id) => (sagaId = id),
