@@ -65,9 +65,7 @@ export interface ExternalStep<I, R = unknown, C = unknown> extends StepCommon {
   recordCompensation(input: I, sagaId: string, result: C): readonly SqlWrite[];
 }
 
-// `any` here lets one definition hold external steps with different result types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Step<I> = LocalStep<I> | ExternalStep<I, any, any>;
+export type Step<I> = LocalStep<I> | ExternalStep<I>;
 
 export interface SagaDefinition<I> {
   readonly name: string;

@@ -54,8 +54,7 @@ export interface RecoveryDeps extends Omit<EngineDeps, 'faults'> {
   readonly machine: LocalMachine;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type DefinitionRegistry = ReadonlyMap<string, SagaDefinition<any>>;
+export type DefinitionRegistry = ReadonlyMap<string, SagaDefinition<unknown>>;
 
 /**
  * Takes over one saga if it is abandoned (a conditional update: of two recoverers only one
