@@ -138,28 +138,29 @@ class SagaRun<I> {
 
   private async forward(fromStep: number): Promise<'completed' | 'rollback'> {
     const steps = this.def.steps;
-    for (let i = fromStep; i < steps.length; ) {
-      if (this.signal?.aborted) {
-        this.interrupted = true;
-        const why = `interrupted by ${String(this.signal.reason ?? 'a signal')} before this step ran`;
-        this.noteFailure(steps[i]!.name, why);
-        this.deps.logger.warn({ sagaId: this.sagaId, saga: this.def.name, step: steps[i]!.name, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
-        return 'rollback';
-      }
-      const attempt = this.states[i]!.actionAttempts + 1;
-      const result = await this.attempt(i, 'action', attempt);
-      if (result.kind === 'done') {
-        i++;
-      } else if (result.kind === 'guard-failed') {
-        return 'rollback';
-      } else if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') {
-        return 'rollback';
+    for (let i = fromStep; i < steps.length; i++) {
+      for (;;) {
+        if (this.signal?.aborted) return this.interruptedBefore(steps[i]!.name, this.signal);
+        const attempt = this.states[i]!.actionAttempts + 1;
+        const result = await this.attempt(i, 'action', attempt);
+        if (result.kind === 'done') break;
+        if (result.kind === 'guard-failed') return 'rollback';
+        if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') return 'rollback';
       }
     }
     this.pending.push({ op: 'status', status: 'completed' });
     if ((await this.flush()).failed) return 'rollback';
     this.status = 'completed';
     return 'completed';
+  }
+
+  /** The caller's signal aborted (Ctrl-C, SIGTERM) before this step's next attempt: roll back. */
+  private interruptedBefore(step: string, signal: AbortSignal): 'rollback' {
+    this.interrupted = true;
+    const why = `interrupted by ${String(signal.reason ?? 'a signal')} before this step ran`;
+    this.noteFailure(step, why);
+    this.deps.logger.warn({ sagaId: this.sagaId, saga: this.def.name, step, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
+    return 'rollback';
   }
 
   // ---- backward -------------------------------------------------------------------------
