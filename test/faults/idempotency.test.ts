@@ -98,10 +98,11 @@ describe.concurrent.each(BACKENDS)('idempotency and concurrent recovery on $name
 
       const b = await checkout(shop, { key: 'k-2', qty: 1, ...other });
       expect(b.code, explain(b)).toBe(2);
-      expect(b.stdout).toBe('');
       const lines = b.stderr.split('\n').filter((l) => l.trim() !== '');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^saga: .*--key k-2/);
+      // The checkout helper asks for --json: the error is that one JSON object, with its code.
+      expect(JSON.parse(b.stdout)).toEqual({ error: { code: 'key_conflict', message: lines[0]!.slice('saga: '.length) }, exitCode: 2 });
       expect(await readState(shop)).toEqual(before);
     });
   });
