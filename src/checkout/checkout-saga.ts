@@ -32,7 +32,12 @@ export function checkoutSaga(opts: CheckoutOptions): SagaDefinition<CheckoutInpu
       {
         sql: 'UPDATE inventory SET stock = stock - ? WHERE product_id = ? AND stock >= ?',
         params: [input.qty, input.productId, input.qty],
-        expectChanges: { count: 1, failure: `out of stock: product ${input.productId} has fewer than ${input.qty} units available` },
+        expectChanges: {
+          count: 1,
+          failure: `out of stock: product ${input.productId} has fewer than ${input.qty} units available`,
+          // Said from the stock the failed reservation saw, in the same transaction.
+          explain: { sql: 'SELECT stock FROM inventory WHERE product_id = ?', params: [input.productId], say: (stock) => outOfStock(input, Number(stock ?? 0)) },
+        },
       },
       {
         sql: `INSERT INTO reservations (saga_id, product_id, qty, status, created_at, updated_at) VALUES (?, ?, ?, 'held', ?, ?)`,
@@ -131,4 +136,9 @@ export function parseCheckoutInput(raw: unknown): CheckoutInput {
     if (typeof r?.[f] !== 'number' || !Number.isSafeInteger(r[f])) throw new Error(`stored checkout input has no valid ${f}`);
   }
   return { productId: r.productId as number, qty: r.qty as number, customerId: r.customerId as number, unitPriceCents: r.unitPriceCents as number, amountCents: r.amountCents as number };
+}
+
+/** Why a reservation failed, with the stock there was: "only 3 of product 101 in stock, 5 asked". */
+export function outOfStock(input: Pick<CheckoutInput, 'productId' | 'qty'>, stock: number): string {
+  return stock <= 0 ? `product ${input.productId} is out of stock` : `only ${stock} of product ${input.productId} in stock, ${input.qty} asked`;
 }

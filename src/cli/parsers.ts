@@ -12,8 +12,9 @@ export function parseQuantity(text: string): number {
   return parseWhole(text, 1, MAX_QTY, `--qty must be a whole number of units from 1 to ${MAX_QTY}.`);
 }
 
-export function parseId(flag: string): (text: string) => number {
-  return (text) => parseWhole(text, 1, 2_147_483_647, `${flag} must be a positive whole-number id, such as 101.`);
+/** An id flag; `example` is a real id of the kind the flag takes (a customer id for --customer). */
+export function parseId(flag: string, example: number): (text: string) => number {
+  return (text) => parseWhole(text, 1, 2_147_483_647, `${flag} must be a positive whole-number id, such as ${example}.`);
 }
 
 export function parseCount(flag: string, min: number, max: number): (text: string) => number {

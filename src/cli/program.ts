@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CUSTOMER_ID, SEED_PRODUCTS } from '../checkout/catalog.js';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
 import { COMPENSATION_FAULT_MODES, FAULT_MODES } from '../engine/faults.js';
 import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode, parseId, parseKey, parseQuantity, MAX_QTY } from './parsers.js';
@@ -44,9 +45,9 @@ Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL 
   program
     .command('checkout')
     .description('run one checkout saga: inventory, payment, order, shipping; roll back on failure')
-    .option('--product <id>', 'product to buy (required; see `saga inventory`)', parseId('--product'))
+    .option('--product <id>', 'product to buy (required; see `saga inventory`)', parseId('--product', SEED_PRODUCTS[0]!.productId))
     .option('--qty <n>', `how many units, 1 to ${MAX_QTY} (required)`, parseQuantity)
-    .option('--customer <id>', 'who pays (default: demo customer 1)', parseId('--customer'))
+    .option('--customer <id>', 'who pays (default: demo customer 1)', parseId('--customer', DEFAULT_CUSTOMER_ID))
     .option('--key <key>', 'idempotency key: rerunning with the same key replays the first outcome', parseKey)
     .option('--json', 'print exactly one JSON object on stdout; logs go to stderr')
     .option('--fail-at <step>', `inject a failure into a step: ${CHECKOUT_STEPS.join(', ')} (env SAGA_FAIL_AT)`, parseChoice('--fail-at', CHECKOUT_STEPS))
@@ -111,7 +112,7 @@ Examples:
     .option('--n <count>', 'how many checkouts (default 1000)', parseCount('--n', 1, 10_000_000))
     .option('--concurrency <c>', 'checkouts in flight at a time (default 1)', parseCount('--concurrency', 1, 1024))
     .option('--fail-rate <r>', 'share of checkouts given a random fault, 0 to 1 (default 0)', parseRate)
-    .option('--product <id>', 'product to buy (default 101; restocked as needed)', parseId('--product'))
+    .option('--product <id>', 'product to buy (default 101; restocked as needed)', parseId('--product', SEED_PRODUCTS[0]!.productId))
     .option('--seed <n>', 'seed of the random faults, to replay a run (default 1)', parseCount('--seed', 0, 2 ** 31))
     .option('--processes <p>', 'run the checkouts in p processes at once against the same database (default 1)', parseCount('--processes', 1, 64))
     .option('--json', 'print one JSON object')

@@ -18,7 +18,15 @@ export interface SqlWrite {
    * A guard: when the statement changes a different number of rows, the step fails permanently
    * with this message, and none of its writes happen (for example "out of stock").
    */
-  readonly expectChanges?: { readonly count: number; readonly failure: string };
+  readonly expectChanges?: {
+    readonly count: number;
+    readonly failure: string;
+    /**
+     * A query run in the same transaction when the guard fails, and what to say from its one
+     * value, so the message can tell what was found ("only 3 left") instead of only what was not.
+     */
+    readonly explain?: { readonly sql: string; readonly params: readonly unknown[]; readonly say: (found: unknown) => string };
+  };
 }
 
 export interface RetryPolicy {

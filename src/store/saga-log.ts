@@ -15,7 +15,12 @@ export interface Statement {
   readonly params: readonly unknown[];
   /** The error to raise instead when the statement breaks a unique constraint. */
   readonly onUniqueViolation?: () => Error;
+  /** A query: the driver sends back the first column of its first row (undefined when none), not a count of changes. */
+  readonly value?: true;
 }
+
+/** What a driver sends back for a statement: rows changed, or a query's value. */
+export type StatementResult = number | unknown;
 
 const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
   owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until, created_at, updated_at)
@@ -54,12 +59,15 @@ function setStatus(sagaId: string, status: SagaStatus, failedStep: string | null
 }
 
 /** Runs a business write and checks its guard. */
-function* write(w: SqlWrite): Generator<Statement, void, number> {
+function* write(w: SqlWrite): Generator<Statement, void, StatementResult> {
   const changes = yield w;
-  if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(w.expectChanges.failure);
+  const guard = w.expectChanges;
+  if (guard === undefined || changes === guard.count) return;
+  const explain = guard.explain;
+  throw new GuardFailed(explain === undefined ? guard.failure : explain.say(yield { sql: explain.sql, params: explain.params, value: true }));
 }
 
-export function* applyBatch(batch: Batch, now: () => number): Generator<Statement, BatchResult, number> {
+export function* applyBatch(batch: Batch, now: () => number): Generator<Statement, BatchResult, StatementResult> {
   const t = now();
   if (batch.create !== undefined) {
     const c = batch.create;
@@ -74,7 +82,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     throw new LostOwnershipError(batch.sagaId);
   }
   const events: StepEvent[] = [];
-  const append = function* (ev: StepEvent): Generator<Statement, void, number> {
+  const append = function* (ev: StepEvent): Generator<Statement, void, StatementResult> {
     yield insertEvent(ev);
     events.push(ev);
   };

@@ -53,12 +53,32 @@ export function renderCheckoutReport(r: CheckoutReport, color: boolean): string 
   const lines = [headline, `  saga ${r.sagaId}${r.replayed ? c.dim(' (same --key as an earlier run: nothing new was done)') : ''}`];
   for (const s of r.steps) {
     const paint = s.status === 'succeeded' ? c.green : s.status === 'compensated' ? c.yellow : s.status === 'not-run' ? c.dim : c.red;
-    const tries = s.attempts > 1 ? c.dim(` (${s.attempts} attempts)`) : '';
-    lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries}`.trimEnd());
+    const tries = triesNote(s);
+    lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries === '' ? '' : c.dim(` (${tries})`)}`.trimEnd());
   }
   if (r.status === 'compensated') lines.push(c.dim(`  ${undoneSentence(r)}`));
   if (r.status === 'stuck') lines.push(c.red(`  Run \`saga recover\` to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
   return `${lines.join('\n')}\n`;
+}
+
+/** What each step does and what undoes it, so a count of attempts says which of the two it counts. */
+const VERBS: Record<string, { readonly action: string; readonly compensation: string }> = {
+  inventory: { action: 'reserve', compensation: 'release' },
+  payment: { action: 'charge', compensation: 'refund' },
+  order: { action: 'confirm', compensation: 'cancel' },
+  shipping: { action: 'schedule', compensation: 'cancel' },
+};
+
+/**
+ * Retries worth mentioning, each named by what was tried: "charge tried 3 times" (the action)
+ * is not "refund tried 3 times" (its compensation). A single attempt goes without saying.
+ */
+function triesNote(s: CheckoutReport['steps'][number]): string {
+  const verbs = VERBS[s.name] ?? { action: 'action', compensation: 'compensation' };
+  return [
+    s.attempts > 1 ? `${verbs.action} tried ${s.attempts} times` : '',
+    s.compensationAttempts > 1 ? `${verbs.compensation} tried ${s.compensationAttempts} times` : '',
+  ].filter(Boolean).join(', ');
 }
 
 /** What the rollback did, from the rows: nothing reserved or charged says so instead. */

@@ -1,5 +1,5 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement, type StatementResult } from '../saga-log.js';
 import { postgresDatabase } from './database.js';
 import type { Pool, PoolClient } from './open.js';
 import { pgSql } from './statements.js';
@@ -16,8 +16,9 @@ const TAKE_OVER = `WITH claim AS (
 
 /** The saga log on PostgreSQL: every `commit` is one transaction on one pooled connection. */
 export function postgresSagaStore(pool: Pool, now: () => number = Date.now): SagaStore {
-  const run = async (client: PoolClient | Pool, s: Statement): Promise<number> => {
+  const run = async (client: PoolClient | Pool, s: Statement): Promise<StatementResult> => {
     try {
+      if (s.value) return Object.values((await client.query(pgSql(s.sql), s.params as unknown[])).rows[0] ?? {})[0];
       return (await client.query(pgSql(s.sql), s.params as unknown[])).rowCount ?? 0;
     } catch (err) {
       if (s.onUniqueViolation !== undefined && (err as { code?: string }).code === '23505') throw s.onUniqueViolation();

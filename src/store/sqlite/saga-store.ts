@@ -1,5 +1,5 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement, type StatementResult } from '../saga-log.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
@@ -11,8 +11,9 @@ const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?,
 /** The saga log on SQLite. Every `commit` is one `BEGIN IMMEDIATE` transaction, run synchronously. */
 export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore {
   const stmt = statementCache(db);
-  const run = (s: Statement): number => {
+  const run = (s: Statement): StatementResult => {
     try {
+      if (s.value) return stmt(s.sql).pluck().get(...(s.params as unknown[]));
       return stmt(s.sql).run(...(s.params as unknown[])).changes;
     } catch (err) {
       if (s.onUniqueViolation !== undefined && (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw s.onUniqueViolation();
