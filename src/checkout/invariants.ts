@@ -4,6 +4,7 @@ import type { SagaStatus, StepEvent } from '../engine/store.js';
 import { OWNER_COLUMNS, parseStoredInput, toOwnerFields, type OwnerRow } from '../store/saga-rows.js';
 import { sagaIdOfKey, type Dialect, type SqlDatabase } from '../store/sql.js';
 import { CHECKOUT_SAGA, CHECKOUT_STEPS } from './checkout-saga.js';
+import { formatMoney } from './queries.js';
 
 /**
  * The invariants of docs/guarantees.md checked over a whole database: what `saga verify` prints
@@ -48,7 +49,7 @@ const checks = (dialect: Dialect): readonly Check[] => [
           LEFT JOIN sagas s ON s.saga_id = ${sagaIdOfKey(dialect, 'l.idempotency_key')}
           WHERE l.kind = 'charge' AND (s.saga_id IS NULL OR s.status = 'compensated')
             AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = l.idempotency_key)`,
-    message: (r) => `the provider holds charge ${r.idempotency_key} (${r.amount_cents} cents) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
+    message: (r) => `the provider holds charge ${r.idempotency_key} (${formatMoney(Number(r.amount_cents))}) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
   },
   {
     // Our payments row and the provider's ledger tell the same story about the charge.
@@ -67,7 +68,7 @@ const checks = (dialect: Dialect): readonly Check[] => [
     invariant: 'charged-twice',
     sql: `SELECT ${sagaIdOfKey(dialect, 'idempotency_key')} AS saga_id, count(*) AS charges, sum(amount_cents) AS total_cents
           FROM provider_ledger WHERE kind = 'charge' GROUP BY 1 HAVING count(*) > 1`,
-    message: (r) => `saga ${r.saga_id} was charged ${r.charges} times (${r.total_cents} cents in all)`,
+    message: (r) => `saga ${r.saga_id} was charged ${r.charges} times (${formatMoney(Number(r.total_cents))} in all)`,
   },
   {
     invariant: 'money-conserved',
@@ -77,7 +78,7 @@ const checks = (dialect: Dialect): readonly Check[] => [
                 AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = c.idempotency_key)), 0) AS kept_cents
             FROM provider_accounts a)
           SELECT * FROM accounts WHERE opening_balance_cents <> balance_cents + kept_cents`,
-    message: (r) => `customer ${r.customer_id}: opening balance ${r.opening_balance_cents} <> balance ${r.balance_cents} + charges kept ${r.kept_cents}`,
+    message: (r) => `customer ${r.customer_id}: opening balance ${formatMoney(Number(r.opening_balance_cents))} <> balance ${formatMoney(Number(r.balance_cents))} + charges kept ${formatMoney(Number(r.kept_cents))}`,
   },
   {
     invariant: 'shipment-for-cancelled-order',

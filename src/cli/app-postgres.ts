@@ -27,7 +27,7 @@ export async function openPostgresBackend(settings: GlobalSettings, create: Crea
     if (state === 'absent' && schema !== 'public' && (await olderSagaInPublic(pool))) {
       throw new DatabaseUnusableError(`${db.label} has saga's tables from an older version in schema public: set SAGA_PG_SCHEMA=public to keep using them (or move them to schema ${schema})`);
     }
-    if (state === 'absent' && create === 'never') throw noDatabase(db.label);
+    if (state === 'absent' && create !== 'if-missing') throw noDatabase(db.label);
     if (state === 'absent') beforeCreate?.();
     const { created } = await migratePostgres(pool, db.label, { schema, initialWrites: seedWrites() });
     return { db, store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created };

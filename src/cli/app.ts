@@ -6,11 +6,12 @@ import type { SagaDefinition } from '../engine/definition.js';
 import type { DefinitionRegistry } from '../engine/recovery.js';
 import { noFaults, type FaultInjector } from '../engine/faults.js';
 import type { SagaStore } from '../engine/store.js';
-import { UsageError } from '../errors.js';
+import { SagaError, UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { migrateSqlite } from '../store/sqlite/migrate.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
+import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
 import type { GlobalSettings } from './settings.js';
@@ -30,7 +31,12 @@ export interface App {
   close(): Promise<void>;
 }
 
-export type CreateMode = 'never' | 'if-missing';
+/**
+ * `read-only`: the command only reads; a database saga may not write is read from a private
+ * copy. `never`: it must exist. `if-missing`: it is created (and seeded) when missing. The last
+ * two write, so a database or directory saga may not write is refused before anything starts.
+ */
+export type CreateMode = 'read-only' | 'never' | 'if-missing';
 
 export interface Backend {
   readonly db: SqlDatabase;
@@ -59,16 +65,36 @@ export async function openApp(settings: GlobalSettings, create: CreateMode, befo
 
 function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Backend {
   const { exists } = checkDatabasePath(settings.db);
-  if (!exists && create === 'never') throw noDatabase(settings.db);
+  if (!exists && create !== 'if-missing') throw noDatabase(settings.db);
+  const unwritable = settings.db === ':memory:' ? undefined : exists ? whyUnwritable(settings.db) : whyUncreatable(settings.db);
+  if (unwritable !== undefined && create !== 'read-only') throw readOnly(settings.db, unwritable, exists);
   if (!exists) beforeCreate?.();
-  const raw = openSqlite(settings.db, { durability: settings.durability, mustExist: exists });
+  // Read from a copy (migrated there if it is older): the original stays exactly as it was.
+  const snapshot = unwritable === undefined ? undefined : snapshotCopy(settings.db);
+  const raw = openSqlite(snapshot?.path ?? settings.db, { durability: settings.durability, mustExist: exists });
   try {
     const { created } = migrateSqlite(raw, settings.db, { initialWrites: seedWrites() });
-    return { db: sqliteDatabase(raw, settings.db), store: sqliteSagaStore(raw), provider: sqlitePaymentProvider(raw), created };
+    const db = sqliteDatabase(raw, settings.db);
+    const close = async () => {
+      try {
+        await db.close();
+      } finally {
+        snapshot?.remove();
+      }
+    };
+    return { db: { ...db, close }, store: sqliteSagaStore(raw), provider: sqlitePaymentProvider(raw), created };
   } catch (err) {
     raw.close();
+    snapshot?.remove();
     throw err;
   }
+}
+
+function readOnly(path: string, why: string, exists: boolean): SagaError {
+  return new SagaError(
+    'database_read_only',
+    `cannot ${exists ? 'write' : 'create'} ${path}: ${why}; fix the permissions or point --db elsewhere (list, show, verify and inventory can still read a read-only database)`,
+  );
 }
 
 export function noDatabase(label: string): UsageError {

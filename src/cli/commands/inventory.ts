@@ -7,7 +7,7 @@ import { chalkFor, table } from '../output/format.js';
 
 /** `saga inventory`: each product's seeded, available, reserved and sold quantities. */
 export async function inventoryCommand(flags: { json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = await openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'read-only');
   try {
     const rows = await inventoryReport(app.db);
     if (flags.json) {

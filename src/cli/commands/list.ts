@@ -7,7 +7,7 @@ import { chalkFor, formatDuration, formatTime, paintStatus, table } from '../out
 
 /** `saga list`: the most recent sagas, one line each. */
 export async function listCommand(flags: { status?: SagaStatus; limit?: number; json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = await openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'read-only');
   try {
     const rows = await listSagas(app.db, { limit: flags.limit ?? 20, ...(flags.status === undefined ? {} : { status: flags.status }) });
     const now = Date.now();

@@ -18,7 +18,7 @@ async function findSaga(app: App, given: string): Promise<SagaRecord | undefined
 
 /** `saga show <sagaId>`: the saga's timeline from the log, its input and the rows it produced. */
 export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx: CommandContext): Promise<number> {
-  const app = await openApp(ctx.settings, 'never');
+  const app = await openApp(ctx.settings, 'read-only');
   try {
     const saga = await findSaga(app, flags.sagaId);
     if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`, 'unknown_saga');

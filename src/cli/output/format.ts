@@ -29,8 +29,25 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
+/** A time for people, in UTC as `list` and `show` print it: `2026-11-22 05:46:05.474`. */
 export function formatTime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
+}
+
+/**
+ * Columns of saga's tables that hold milliseconds since the epoch. Not `owner_started_at`: that is
+ * a process's start in clock ticks since boot, meaningful only next to another such number.
+ */
+const EPOCH_MS_COLUMNS = new Set(['created_at', 'updated_at', 'ended_at', 'lease_until', 'at', 'applied_at']);
+
+/** A database row with its times as ISO 8601 strings (UTC), as every `--json` output writes times. */
+export function withIsoTimes(row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, EPOCH_MS_COLUMNS.has(k) && typeof v === 'number' ? new Date(v).toISOString() : v]));
+}
+
+/** A database row for people: its times as `formatTime` prints them, with " UTC". */
+export function withReadableTimes(row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, EPOCH_MS_COLUMNS.has(k) && typeof v === 'number' ? `${formatTime(v)} UTC` : v]));
 }
 
 /** Columns padded to the widest cell (ANSI codes excluded from the width). */
