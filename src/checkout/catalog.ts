@@ -47,6 +47,6 @@ export async function seedCatalog(db: SqlDatabase): Promise<number> {
  * of the demo, never a compensation.
  */
 export async function resetCatalog(db: SqlDatabase): Promise<void> {
-  const tables = ['saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products'];
+  const tables = ['saga_takeovers', 'saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products'];
   await db.batch([...tables.map((t) => ({ sql: `DELETE FROM ${t}`, params: [] })), ...seedWrites()]);
 }

@@ -3,7 +3,7 @@ import { LostOwnershipError } from './errors.js';
 import { noFaults } from './faults.js';
 import { resumeSaga, type EngineDeps, type SagaOutcome } from './runner.js';
 import { planRecovery, foldEvents } from './step-state.js';
-import type { SagaRecord } from './store.js';
+import type { SagaRecord, TakeOverReason } from './store.js';
 
 /** What this process can see of another process on its own machine (process-identity.ts). */
 export type ProcessSeen = { readonly alive: false } | { readonly alive: true; readonly startedAt: number | null };
@@ -23,10 +23,17 @@ type OwnerFields = Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerP
  * its owner is provably gone. Pure: what the machine shows of a process is passed in.
  */
 export function isAbandoned(saga: OwnerFields, now: number, machine: LocalMachine): boolean {
-  if (saga.status === 'completed' || saga.status === 'compensated') return false;
-  if (saga.ownerId === null || saga.leaseUntil === null) return true;
-  if (saga.leaseUntil < now) return true;
-  return ownerProvablyGone(saga, machine);
+  return whyAbandoned(saga, now, machine) !== undefined;
+}
+
+/** Why nobody is working on a saga any more, or undefined when somebody may be. */
+export function whyAbandoned(saga: OwnerFields, now: number, machine: LocalMachine): TakeOverReason | undefined {
+  if (saga.status === 'completed' || saga.status === 'compensated') return undefined;
+  if (saga.ownerId === null || saga.leaseUntil === null) return 'no-owner';
+  // A dead owner is the better story when both hold: it is why the lease was not renewed.
+  if (ownerProvablyGone(saga, machine)) return 'owner-died';
+  if (saga.leaseUntil < now) return 'lease-expired';
+  return undefined;
 }
 
 /**
@@ -63,7 +70,8 @@ export type DefinitionRegistry = ReadonlyMap<string, SagaDefinition<unknown>>;
  */
 export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegistry, deps: RecoveryDeps, signal?: AbortSignal): Promise<RecoveryResult> {
   const base = { sagaId: saga.sagaId, from: saga.status };
-  if (!isAbandoned(saga, deps.clock.now(), deps.machine)) return { ...base, action: 'owned' };
+  const reason = whyAbandoned(saga, deps.clock.now(), deps.machine);
+  if (reason === undefined) return { ...base, action: 'owned' };
   // A saga this process cannot drive is refused before it is taken over: it stays as it is.
   const def = definitions.get(saga.definition);
   if (def === undefined) return { ...base, action: 'unknown-definition', error: `its definition "${saga.definition}" is not known to this saga version` };
@@ -73,10 +81,10 @@ export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegis
   } catch (err) {
     return { ...base, action: 'damaged', error: `its stored input does not fit ${def.name}: ${err instanceof Error ? err.message : String(err)}` };
   }
-  if (!(await deps.store.takeOver(saga.sagaId, saga, deps.owner, deps.clock.now() + deps.leaseMs))) {
+  if (!(await deps.store.takeOver(saga.sagaId, saga, deps.owner, deps.clock.now() + deps.leaseMs, reason))) {
     return { ...base, action: 'taken-by-another' };
   }
-  deps.logger.info({ sagaId: saga.sagaId, saga: def.name, event: 'taken-over', previousOwner: saga.ownerId, status: saga.status }, `taking over saga ${saga.sagaId} (${saga.status})`);
+  deps.logger.info({ sagaId: saga.sagaId, saga: def.name, event: 'taken-over', previousOwner: saga.ownerId, reason, status: saga.status }, `taking over saga ${saga.sagaId} (${saga.status}, ${reason})`);
   const events = await deps.store.getEvents(saga.sagaId);
   const plan = planRecovery(saga.status as 'running' | 'compensating' | 'stuck', foldEvents(def.steps.length, events));
   try {

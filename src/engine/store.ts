@@ -52,6 +52,20 @@ export interface Owner {
   readonly startedAt: number | null;
 }
 
+/** Why a saga was abandoned, so taken over: its owner provably died, its lease ran out, or it had no owner. */
+export type TakeOverReason = 'owner-died' | 'lease-expired' | 'no-owner';
+
+/** One take-over, recorded in the same transaction as the take-over itself. */
+export interface TakeOver {
+  readonly sagaId: string;
+  readonly at: number;
+  readonly reason: TakeOverReason;
+  /** The saga's status when it was taken over. */
+  readonly status: SagaStatus;
+  readonly owner: { readonly id: string; readonly host: string | null; readonly pid: number | null };
+  readonly previousOwner: { readonly id: string | null; readonly host: string | null; readonly pid: number | null; readonly leaseUntil: number | null };
+}
+
 export interface SagaRecord {
   readonly sagaId: string;
   readonly definition: string;
@@ -145,8 +159,11 @@ export interface SagaStore {
    */
   takeOver(
     sagaId: string,
-    expected: Pick<SagaRecord, 'ownerId' | 'leaseUntil' | 'status'>,
+    expected: Pick<SagaRecord, 'ownerId' | 'ownerHost' | 'ownerPid' | 'leaseUntil' | 'status'>,
     owner: Owner,
     leaseUntil: number,
+    reason: TakeOverReason,
   ): Promise<boolean>;
+  /** Every take-over of the saga, oldest first: who took it from whom, when and why. */
+  getTakeOvers(sagaId: string): Promise<TakeOver[]>;
 }

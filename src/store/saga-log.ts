@@ -1,7 +1,7 @@
 import type { SqlWrite } from '../engine/definition.js';
 import { DuplicateSagaKeyError, LostOwnershipError } from '../engine/errors.js';
 import type { Batch, BatchResult, SagaStatus, SagaStore, StepEvent } from '../engine/store.js';
-import { toSagaRecord, toStepEvent, type EventRow, type SagaRow } from './saga-rows.js';
+import { toSagaRecord, toStepEvent, toTakeOver, type EventRow, type SagaRow, type TakeOverRow } from './saga-rows.js';
 import type { SqlDatabase } from './sql.js';
 
 /**
@@ -25,6 +25,9 @@ export type StatementResult = number | unknown;
 const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
   owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until, created_at, updated_at)
   VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** The record of a take-over, written with it (see the stores' TAKE_OVER). */
+export const TAKE_OVER_COLUMNS = `saga_takeovers (saga_id, at, reason, status, owner_id, owner_host, owner_pid,
+  previous_owner_id, previous_owner_host, previous_owner_pid, previous_lease_until)`;
 export const RENEW_LEASE = 'UPDATE sagas SET lease_until = ?, updated_at = ? WHERE saga_id = ? AND owner_id = ?';
 const INSERT_EVENT = `INSERT INTO saga_events (saga_id, step, step_index, phase, event, attempt, at, duration_ms,
   error, error_kind, uncertain, delay_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -128,8 +131,11 @@ function elapsed(t0: number): number {
 }
 
 /** The saga log's reads, portable: the same SQL on both databases. */
-export function sagaLogReads(db: SqlDatabase): Pick<SagaStore, 'getSaga' | 'getEvents' | 'findByIdempotencyKey' | 'listUnfinished'> {
+export function sagaLogReads(db: SqlDatabase): Pick<SagaStore, 'getSaga' | 'getEvents' | 'findByIdempotencyKey' | 'listUnfinished' | 'getTakeOvers'> {
   return {
+    async getTakeOvers(sagaId) {
+      return (await db.all<TakeOverRow>('SELECT * FROM saga_takeovers WHERE saga_id = ? ORDER BY takeover_id', [sagaId])).map(toTakeOver);
+    },
     async getSaga(sagaId) {
       const row = await db.get<SagaRow>('SELECT * FROM sagas WHERE saga_id = ?', [sagaId]);
       return row === undefined ? undefined : toSagaRecord(row);

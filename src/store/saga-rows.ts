@@ -1,4 +1,4 @@
-import type { SagaRecord, SagaStatus, StepEvent } from '../engine/store.js';
+import type { SagaRecord, SagaStatus, StepEvent, TakeOver } from '../engine/store.js';
 
 /** Rows of the saga log as both databases return them, and their mapping to engine records. */
 export interface SagaRow {
@@ -86,4 +86,29 @@ export type OwnerRow = Pick<SagaRow, 'status' | 'owner_id' | 'owner_host' | 'own
 
 export function toOwnerFields(r: OwnerRow): Pick<SagaRecord, 'status' | 'ownerId' | 'ownerHost' | 'ownerPid' | 'ownerPidScope' | 'ownerStartedAt' | 'leaseUntil'> {
   return { status: r.status, ownerId: r.owner_id, ownerHost: r.owner_host, ownerPid: r.owner_pid, ownerPidScope: r.owner_pid_scope, ownerStartedAt: r.owner_started_at, leaseUntil: r.lease_until };
+}
+
+export interface TakeOverRow {
+  saga_id: string;
+  at: number;
+  reason: TakeOver['reason'];
+  status: SagaStatus;
+  owner_id: string;
+  owner_host: string | null;
+  owner_pid: number | null;
+  previous_owner_id: string | null;
+  previous_owner_host: string | null;
+  previous_owner_pid: number | null;
+  previous_lease_until: number | null;
+}
+
+export function toTakeOver(r: TakeOverRow): TakeOver {
+  return {
+    sagaId: r.saga_id,
+    at: r.at,
+    reason: r.reason,
+    status: r.status,
+    owner: { id: r.owner_id, host: r.owner_host, pid: r.owner_pid },
+    previousOwner: { id: r.previous_owner_id, host: r.previous_owner_host, pid: r.previous_owner_pid, leaseUntil: r.previous_lease_until },
+  };
 }

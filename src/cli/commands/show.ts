@@ -23,6 +23,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     const saga = await findSaga(app, flags.sagaId);
     if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`, 'unknown_saga');
     const events = await app.store.getEvents(saga.sagaId);
+    const takeOvers = await app.store.getTakeOvers(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
     if (flags.json) {
       const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -34,6 +35,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
         endedAt: iso(saga.endedAt),
         leaseUntil: iso(saga.leaseUntil),
         events: events.map((e) => ({ ...e, at: iso(e.at) })),
+        takeOvers: takeOvers.map((t) => ({ ...t, at: iso(t.at), previousOwner: { ...t.previousOwner, leaseUntil: iso(t.previousOwner.leaseUntil) } })),
         ...rows,
       })}\n`);
       return ExitCode.ok;
@@ -48,8 +50,8 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
         : `  input   ${c.red(`damaged: ${saga.damage}`)}`,
     ];
     if (saga.error !== null) lines.push(`  error   ${c.red(saga.error)}`);
-    if (saga.ownerId !== null) lines.push(`  owner   ${saga.ownerId}, lease until ${saga.leaseUntil === null ? '-' : formatTime(saga.leaseUntil)}`);
-    lines.push('', renderTimeline(events, saga.createdAt, c), '');
+    if (saga.ownerId !== null) lines.push(`  owner   ${saga.ownerId}, lease until ${saga.leaseUntil === null ? '-' : `${formatTime(saga.leaseUntil)} UTC`}`);
+    lines.push('', renderTimeline(events, saga.createdAt, c, takeOvers), '');
     lines.push(`  stock    ${rows.reservation ? `${rows.reservation.qty} ${rows.reservation.status}` : '-'}`);
     lines.push(`  payment  ${rows.payment ? `#${rows.payment.paymentId} ${formatMoney(rows.payment.amountCents)} ${rows.payment.status}` : '-'}`);
     lines.push(`  order    ${rows.order ? `#${rows.order.orderId} ${rows.order.status}` : '-'}`);

@@ -1,18 +1,22 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement, type StatementResult } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import { postgresDatabase } from './database.js';
 import type { Pool, PoolClient } from './open.js';
 import { pgSql } from './statements.js';
 import { inTransaction } from './transaction.js';
 
 // Recoverers on several hosts: a row another transaction holds is skipped, not waited for, and
-// the update only happens if the saga is still as the recoverer saw it.
+// the update only happens if the saga is still as the recoverer saw it. The take-over's record is
+// written by the same statement, so there is one exactly when the saga was taken.
 const TAKE_OVER = `WITH claim AS (
     SELECT saga_id FROM sagas
     WHERE saga_id = $8 AND status = $9 AND owner_id IS NOT DISTINCT FROM $10 AND lease_until IS NOT DISTINCT FROM $11
-    FOR UPDATE SKIP LOCKED)
-  UPDATE sagas SET owner_id = $1, owner_host = $2, owner_pid = $3, owner_pid_scope = $4, owner_started_at = $5, lease_until = $6, updated_at = $7
-  FROM claim WHERE sagas.saga_id = claim.saga_id`;
+    FOR UPDATE SKIP LOCKED),
+  taken AS (
+    UPDATE sagas SET owner_id = $1, owner_host = $2, owner_pid = $3, owner_pid_scope = $4, owner_started_at = $5, lease_until = $6, updated_at = $7
+    FROM claim WHERE sagas.saga_id = claim.saga_id RETURNING sagas.saga_id)
+  INSERT INTO ${TAKE_OVER_COLUMNS}
+  SELECT saga_id, $7::bigint, $12::text, $9::text, $1::text, $2::text, $3::bigint, $10::text, $13::text, $14::bigint, $11::bigint FROM taken`;
 
 /** The saga log on PostgreSQL: every `commit` is one transaction on one pooled connection. */
 export function postgresSagaStore(pool: Pool, now: () => number = Date.now): SagaStore {
@@ -35,7 +39,7 @@ export function postgresSagaStore(pool: Pool, now: () => number = Date.now): Sag
         return next.value;
       }),
     renewLease: async (sagaId, owner, leaseUntil) => (await run(pool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
-    takeOver: async (sagaId, expected, owner, leaseUntil) =>
-      (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil])).rowCount === 1,
+    takeOver: async (sagaId, expected, owner, leaseUntil, reason) =>
+      (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil, reason, expected.ownerHost, expected.ownerPid])).rowCount === 1,
   };
 }

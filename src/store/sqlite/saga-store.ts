@@ -1,5 +1,5 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, type Statement, type StatementResult } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
@@ -7,6 +7,8 @@ import { statementCache } from './statements.js';
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
 const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, owner_pid_scope = ?, owner_started_at = ?, lease_until = ?, updated_at = ?
   WHERE saga_id = ? AND status = ? AND owner_id IS ? AND lease_until IS ?`;
+
+const RECORD_TAKE_OVER = `INSERT INTO ${TAKE_OVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /** The saga log on SQLite. Every `commit` is one `BEGIN IMMEDIATE` transaction, run synchronously. */
 export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore {
@@ -26,11 +28,17 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
     while (!next.done) next = steps.next(run(next.value));
     return next.value;
   });
+  // The take-over and its record, together or not at all.
+  const takeOver = db.transaction((...[sagaId, expected, owner, leaseUntil, reason]: Parameters<SagaStore['takeOver']>) => {
+    const at = now();
+    if (run({ sql: TAKE_OVER, params: [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, at, sagaId, expected.status, expected.ownerId, expected.leaseUntil] }) !== 1) return false;
+    run({ sql: RECORD_TAKE_OVER, params: [sagaId, at, reason, expected.status, owner.id, owner.host, owner.pid, expected.ownerId, expected.ownerHost, expected.ownerPid, expected.leaseUntil] });
+    return true;
+  });
   return {
     ...sagaLogReads(sqliteDatabase(db, 'sqlite')),
     commit: async (batch) => commit.immediate(batch),
     renewLease: async (sagaId, owner, leaseUntil) => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }) === 1,
-    takeOver: async (sagaId, expected, owner, leaseUntil) =>
-      run({ sql: TAKE_OVER, params: [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil] }) === 1,
+    takeOver: async (sagaId, expected, owner, leaseUntil, reason) => takeOver.immediate(sagaId, expected, owner, leaseUntil, reason),
   };
 }
