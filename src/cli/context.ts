@@ -57,3 +57,15 @@ export function commandLogger(ctx: CommandContext, opts: { console?: boolean } =
     onFileError: (err) => ctx.stderr.write(`saga: cannot write to ${ctx.settings.logFile} (${err.message}); continuing without the log file\n`),
   });
 }
+
+/**
+ * How many columns output should fit in: COLUMNS when set (as `ls` and others honour it), else
+ * the terminal's width; undefined when stdout is not a terminal, where a line is never cut (a
+ * script reading it wants every character).
+ */
+export function outputWidth(ctx: Pick<CommandContext, 'stdout' | 'sources'>): number | undefined {
+  const columns = ctx.sources.env.COLUMNS;
+  if (columns !== undefined && /^\d{1,4}$/.test(columns) && Number(columns) >= 20) return Number(columns);
+  const out = ctx.stdout as { isTTY?: boolean; columns?: number };
+  return out.isTTY === true && typeof out.columns === 'number' && out.columns > 0 ? out.columns : undefined;
+}

@@ -57,3 +57,25 @@ export function table(rows: readonly (readonly string[])[]): string {
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visible(cell))));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visible(cell)))).join('  ').trimEnd()).join('\n');
 }
+
+/**
+ * `line` cut to `width` visible characters, ending in `…` when cut; colour codes are kept (and
+ * closed), never counted.
+ */
+export function fitWidth(line: string, width: number): string {
+  const parts = line.split(/(\x1b\[[0-9;]*m)/);
+  if (parts.reduce((n, p, i) => n + (i % 2 === 1 ? 0 : [...p].length), 0) <= width) return line;
+  let left = width - 1;
+  let out = '';
+  for (const [i, part] of parts.entries()) {
+    if (i % 2 === 1) {
+      out += part;
+      continue;
+    }
+    const chars = [...part];
+    out += chars.slice(0, Math.max(left, 0)).join('');
+    left -= chars.length;
+    if (left < 0) break;
+  }
+  return `${out}…${line.includes('\x1b[') ? '\x1b[0m' : ''}`;
+}
