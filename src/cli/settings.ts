@@ -53,6 +53,17 @@ function databaseSetting(sources: Sources): string {
   return DEFAULTS.SAGA_DB;
 }
 
+/** Whether the database was named (flag, environment or .env) rather than left to the default. */
+export function databaseNamed(sources: Sources): boolean {
+  if (typeof sources.flags.db === 'string') return true;
+  return [sources.env, sources.dotenv].some((from) => Boolean(from.SAGA_DB) || Boolean(from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)));
+}
+
+/** Whether the log file was named (flag, environment or .env) rather than left to the default. */
+export function logFileNamed(sources: Sources): boolean {
+  return typeof sources.flags.logFile === 'string' || Boolean(sources.env.SAGA_LOG_FILE) || Boolean(sources.dotenv.SAGA_LOG_FILE);
+}
+
 /** A URL is checked here, before anything opens: a bad one is bad input, said without its password. */
 function checkedDatabase(db: string): string {
   if (isPostgresUrl(db)) {

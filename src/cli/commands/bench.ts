@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runBench, type BenchResult } from '../../bench/run-bench.js';
 import { checkInvariants } from '../../checkout/invariants.js';
 import { localMachine, processOwner } from '../../engine/process-identity.js';
@@ -9,6 +12,7 @@ import { redactUrl } from '../../store/postgres/url.js';
 import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
+import { databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
 
 export interface BenchFlags {
@@ -21,8 +25,36 @@ export interface BenchFlags {
   readonly json?: boolean;
 }
 
-/** `saga bench`: throughput and latency of the engine, in this process, then `verify`. */
+/**
+ * `saga bench`: throughput and latency of the engine, then `verify`. Thousands of checkouts
+ * would bury the demo's sagas and empty its stock, so unless a database is named (--db, SAGA_DB,
+ * DATABASE_URL, or .env) the bench runs on a new scratch database (and log), removed afterwards.
+ */
 export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+  // The children of --processes are told their database by the parent, which has said it already.
+  const child = ctx.sources.env[BENCH_CHILD] === '1';
+  if (databaseNamed(ctx.sources)) {
+    if (!child) ctx.stderr.write(`saga: benchmarking on ${redactUrl(ctx.settings.db)}\n`);
+    return benchOn(flags, ctx);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'saga-bench-'));
+  const settings = { ...ctx.settings, db: join(dir, 'bench.db'), ...(logFileNamed(ctx.sources) ? {} : { logFile: join(dir, 'bench.log') }) };
+  ctx.stderr.write(`saga: benchmarking on a scratch database, ${settings.db}, removed afterwards (give --db to bench another)\n`);
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  // A second Ctrl-C exits at once: the scratch database goes then too.
+  process.once('exit', remove);
+  try {
+    return await benchOn(flags, { ...ctx, settings });
+  } finally {
+    process.off('exit', remove);
+    remove();
+  }
+}
+
+/** Set in the environment of the children of --processes. */
+const BENCH_CHILD = 'SAGA_BENCH_CHILD';
+
+async function benchOn(flags: BenchFlags, ctx: CommandContext): Promise<number> {
   checkLogFile(ctx.settings.logFile);
   if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx);
   const app = await openApp(ctx.settings, 'if-missing');
@@ -114,7 +146,7 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<n
     '--log-file', ctx.settings.logFile, '--sync', ctx.settings.durability,
   ];
   // The database goes by environment, not argv: a URL's password must not show in `ps`.
-  const env = { ...process.env, SAGA_DB: ctx.settings.db };
+  const env = { ...process.env, SAGA_DB: ctx.settings.db, [BENCH_CHILD]: '1' };
   const shares = Array.from({ length: processes }, (_, k) => Math.floor(n / processes) + (k < n % processes ? 1 : 0));
   const children = await Promise.all(shares.map((share, k) => runChild(args(share, (flags.seed ?? 1) + k), env)));
   const results = children.map((c) => JSON.parse(c) as BenchResult);
