@@ -38,8 +38,9 @@ Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL 
     .description('create the database if needed, apply migrations and load the demo catalog (idempotent)')
     .option('--reset', 'restore the catalog to its seeded state and clear orders, payments, shipments and sagas')
     .option('--force', 'with --reset: reset even while other processes are driving sagas')
+    .option('-y, --yes', 'with --reset: do not ask for confirmation on a terminal')
     .option('--json', 'print the result as one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ saga seed\n  $ saga seed --reset --db /tmp/demo.db')
+    .addHelpText('after', '\nExamples:\n  $ saga seed\n  $ saga seed --reset --db /tmp/demo.db\n  $ saga seed --reset --yes')
     .action((opts: Record<string, unknown>) => run('seed', opts, []));
 
   program

@@ -3,18 +3,20 @@ import { formatMoney } from '../../checkout/queries.js';
 import { localMachine } from '../../engine/process-identity.js';
 import { isAbandoned } from '../../engine/recovery.js';
 import { OWNER_COLUMNS, toOwnerFields, type OwnerRow } from '../../store/saga-rows.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { createInterface } from 'node:readline';
+import { ExitCode, SagaError, UsageError } from '../../errors.js';
 import { openApp, type App } from '../app.js';
 import type { CommandContext } from '../context.js';
 
 /** `saga seed [--reset]`: create and migrate the database, load the demo catalog. */
-export async function seedCommand(flags: { reset?: boolean; force?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
+export async function seedCommand(flags: { reset?: boolean; force?: boolean; yes?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
   if (flags.force && !flags.reset) throw new UsageError('--force goes with --reset: add --reset, or leave --force out', 'conflicting_options');
   const app = await openApp(ctx.settings, 'if-missing');
   try {
     let result: 'created' | 'reset' | 'added' | 'unchanged';
     if (flags.reset) {
       if (!flags.force) await refuseResetUnderLiveSagas(app);
+      if (!flags.yes && !app.created) await confirmReset(app, ctx);
       await resetCatalog(app.db);
       result = 'reset';
     } else if (app.created) {
@@ -57,4 +59,20 @@ async function refuseResetUnderLiveSagas(app: App): Promise<void> {
   if (live.length > 0) {
     throw new UsageError(`${live.length} saga(s) are being driven right now (${live[0]!.saga_id}${live.length > 1 ? ', …' : ''}): wait for them, or pass --force to reset anyway`, 'sagas_in_flight');
   }
+}
+
+/**
+ * A reset cannot be undone, so a person at a terminal is asked first (y/N; anything else, or
+ * end of input, is no). A script (stdin not a terminal) is not asked: it said --reset.
+ */
+async function confirmReset(app: App, ctx: CommandContext): Promise<void> {
+  if (process.stdin.isTTY !== true) return;
+  const sagas = (await app.db.get<{ n: number }>('SELECT count(*) AS n FROM sagas'))?.n ?? 0;
+  const rl = createInterface({ input: process.stdin, output: ctx.stderr });
+  const answer = await new Promise<string>((resolve) => {
+    rl.once('close', () => resolve(''));
+    rl.question(`Reset ${app.db.label}? This deletes its ${sagas} saga(s) and every order, payment and shipment. [y/N] `, resolve);
+  });
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw new SagaError('not_confirmed', `nothing was reset: answer y to reset ${app.db.label}, or pass --yes`);
 }
