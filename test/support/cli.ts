@@ -37,7 +37,7 @@ export interface RunResult {
  * Runs the real `saga` command as a new process in `cwd`, with a clean environment (no SAGA_*
  * or LOG_LEVEL from the machine running the tests) plus `env`.
  */
-export function runSaga(args: readonly string[], opts: { cwd: string; env?: Record<string, string> }): Promise<RunResult> {
+export function runSaga(args: readonly string[], opts: SpawnOptions): Promise<RunResult> {
   const child = startSaga(args, opts);
   return child.done;
 }
@@ -49,7 +49,14 @@ export function runSaga(args: readonly string[], opts: { cwd: string; env?: Reco
  */
 const DROPPED = new Set(['LOG_LEVEL', 'DATABASE_URL', 'FORCE_COLOR', 'NODE_EXTRA_CA_CERTS']);
 
-export function startSaga(args: readonly string[], opts: { cwd: string; env?: Record<string, string> }) {
+export interface SpawnOptions {
+  cwd: string;
+  env?: Record<string, string>;
+  /** Run as this user (and group): a test running as root sees file permissions only as another user. */
+  user?: { uid: number; gid: number };
+}
+
+export function startSaga(args: readonly string[], opts: SpawnOptions) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith('SAGA_') && !DROPPED.has(k)) env[k] = v;
@@ -60,6 +67,7 @@ export function startSaga(args: readonly string[], opts: { cwd: string; env?: Re
     cwd: opts.cwd,
     env: { ...env, SAGA_RETRY_BASE_MS: '5', NO_COLOR: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.user === undefined ? {} : { uid: opts.user.uid, gid: opts.user.gid }),
   });
   let stdout = '';
   let stderr = '';
