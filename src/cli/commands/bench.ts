@@ -9,7 +9,7 @@ import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
 import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
-import { openApp } from '../app.js';
+import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 import { databaseNamed, logFileNamed } from '../settings.js';
@@ -33,18 +33,16 @@ export interface BenchFlags {
 export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Promise<number> {
   // The children of --processes are told their database by the parent, which has said it already.
   const child = ctx.sources.env[BENCH_CHILD] === '1';
-  if (databaseNamed(ctx.sources)) {
-    if (!child) ctx.stderr.write(`saga: benchmarking on ${redactUrl(ctx.settings.db)}\n`);
-    return benchOn(flags, ctx);
-  }
+  // Said once the bench is sure to start: bad input stays one line.
+  const say = (line: string) => () => void (child || ctx.stderr.write(`saga: ${line}\n`));
+  if (databaseNamed(ctx.sources)) return benchOn(flags, ctx, say(`benchmarking on ${redactUrl(ctx.settings.db)}`));
   const dir = mkdtempSync(join(tmpdir(), 'saga-bench-'));
   const settings = { ...ctx.settings, db: join(dir, 'bench.db'), ...(logFileNamed(ctx.sources) ? {} : { logFile: join(dir, 'bench.log') }) };
-  ctx.stderr.write(`saga: benchmarking on a scratch database, ${settings.db}, removed afterwards (give --db to bench another)\n`);
   const remove = () => rmSync(dir, { recursive: true, force: true });
   // A second Ctrl-C exits at once: the scratch database goes then too.
   process.once('exit', remove);
   try {
-    return await benchOn(flags, { ...ctx, settings });
+    return await benchOn(flags, { ...ctx, settings }, say(`benchmarking on a scratch database, ${settings.db}, removed afterwards (give --db to bench another)`));
   } finally {
     process.off('exit', remove);
     remove();
@@ -54,10 +52,17 @@ export async function benchCommand(flags: BenchFlags, ctx: CommandContext): Prom
 /** Set in the environment of the children of --processes. */
 const BENCH_CHILD = 'SAGA_BENCH_CHILD';
 
-async function benchOn(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => void): Promise<number> {
   checkLogFile(ctx.settings.logFile);
-  if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx);
+  if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx, announce);
   const app = await openApp(ctx.settings, 'if-missing');
+  try {
+    await checkProduct(app, flags.product ?? 101);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  announce();
   // Injected timeouts and retries should show the paths, not dominate the run.
   const checkout = checkoutSaga({ provider: app.provider, now: Date.now, timeoutMs: 50, retryBaseDelayMs: 1 });
   const { logger, close } = commandLogger(ctx, { console: false });
@@ -128,18 +133,18 @@ function progressBar(out: NodeJS.WritableStream, total: number) {
  * share of the checkouts (the contention a fleet of hosts makes). Throughput is all checkouts
  * over the longest child's run; the parent verifies once they are all done.
  */
-async function benchProcesses(flags: BenchFlags, ctx: CommandContext): Promise<number> {
+async function benchProcesses(flags: BenchFlags, ctx: CommandContext, announce: () => void): Promise<number> {
   const processes = flags.processes ?? 1;
   const n = flags.n ?? 1000;
   if (n < processes) throw new UsageError(`--n ${n} is fewer checkouts than --processes ${processes}: give each process at least one`, 'conflicting_options');
   // Create and migrate once, and check the product, before the children race to.
   const app = await openApp(ctx.settings, 'if-missing');
   try {
-    const productId = flags.product ?? 101;
-    if ((await findProduct(app.db, productId)) === undefined) throw new UsageError(`unknown product ${productId}: run \`saga inventory\` to see the products`, 'unknown_product');
+    await checkProduct(app, flags.product ?? 101);
   } finally {
     await app.close();
   }
+  announce();
   const args = (share: number, seed: number) => [
     process.argv[1]!, 'bench', '--json', '--n', String(share), '--concurrency', String(flags.concurrency ?? 1),
     '--fail-rate', String(flags.failRate ?? 0), '--product', String(flags.product ?? 101), '--seed', String(seed),
@@ -195,4 +200,8 @@ function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 || code === 5 ? resolve(out) : reject(new Error(`bench child exited ${code}`))));
   });
+}
+
+async function checkProduct(app: App, productId: number): Promise<void> {
+  if ((await findProduct(app.db, productId)) === undefined) throw new UsageError(`unknown product ${productId}: run \`saga inventory\` to see the products`, 'unknown_product');
 }
