@@ -138,7 +138,10 @@ export function parseCheckoutInput(raw: unknown): CheckoutInput {
   return { productId: r.productId as number, qty: r.qty as number, customerId: r.customerId as number, unitPriceCents: r.unitPriceCents as number, amountCents: r.amountCents as number };
 }
 
-/** Why a reservation failed, with the stock there was: "only 3 of product 101 in stock, 5 asked". */
+/**
+ * Why a reservation failed, with the stock there was: "out of stock: only 3 of product 101 left,
+ * 5 asked". Always "out of stock" first: scripts match on it.
+ */
 export function outOfStock(input: Pick<CheckoutInput, 'productId' | 'qty'>, stock: number): string {
-  return stock <= 0 ? `product ${input.productId} is out of stock` : `only ${stock} of product ${input.productId} in stock, ${input.qty} asked`;
+  return `out of stock: ${stock <= 0 ? `product ${input.productId} has none left` : `only ${stock} of product ${input.productId} left, ${input.qty} asked`}`;
 }

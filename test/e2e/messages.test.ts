@@ -41,10 +41,10 @@ describe.each(BACKENDS)('checkout messages on $name', (backend) => {
     const opts = await shop();
     const few = await runSaga(['checkout', '--product', '104', '--qty', '5'], opts);
     expect(few.code).toBe(3);
-    expect(few.stdout.split('\n')[0]).toBe('✖ checkout rolled back: inventory: only 4 of product 104 in stock, 5 asked');
+    expect(few.stdout.split('\n')[0]).toBe('✖ checkout rolled back: inventory: out of stock: only 4 of product 104 left, 5 asked');
     const none = await runSaga(['checkout', '--product', '105', '--qty', '1'], opts);
     expect(none.code).toBe(3);
-    expect(none.stdout.split('\n')[0]).toBe('✖ checkout rolled back: inventory: product 105 is out of stock');
+    expect(none.stdout.split('\n')[0]).toBe('✖ checkout rolled back: inventory: out of stock: product 105 has none left');
   });
 
   it("the rollback summary counts the charge's attempts as the charge's and the refund's as the refund's", async () => {
