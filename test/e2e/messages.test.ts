@@ -20,8 +20,8 @@ const checkoutJson = async (args: string[], opts: { cwd: string; env: Record<str
 
 describe('an id flag gives an example of its own kind', () => {
   it.each([
-    ['--customer', ['checkout', '--product', '101', '--qty', '1', '--customer', '0'], 'saga: option \'--customer <id>\' argument \'0\' is invalid. --customer must be a positive whole-number id, such as 1. (see `saga checkout --help`)'],
-    ['--product', ['checkout', '--product', 'x', '--qty', '1'], 'saga: option \'--product <id>\' argument \'x\' is invalid. --product must be a positive whole-number id, such as 101. (see `saga checkout --help`)'],
+    ['--customer', ['checkout', '--product', '101', '--qty', '1', '--customer', '0'], 'saga: --customer 0 is invalid: must be a positive whole-number id, such as 1 (see `saga checkout --help`)'],
+    ['--product', ['checkout', '--product', 'x', '--qty', '1'], 'saga: --product x is invalid: must be a positive whole-number id, such as 101 (see `saga checkout --help`)'],
   ])('%s', async (_flag, args, line) => {
     const dir = tempDir();
     const r = await runSaga(args, { cwd: dir });
