@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
 import { openDb, runSaga, tempDir, type SpawnOptions } from '../support/cli.js';
+import { withPg } from '../support/pg-database.js';
 
 /**
  * A database saga may not write: the commands that only read still work, reading it in place
@@ -124,5 +126,34 @@ describe('a read-only database', () => {
     expect((JSON.parse(list.stdout) as { sagaId: string }[]).map((x) => x.sagaId)).toEqual([(JSON.parse(r.stdout) as { sagaId: string }).sagaId]);
     expect(snapshot(dir)).toEqual(before);
     expect(existsSync(`${db}-wal`)).toBe(true);
+  });
+});
+
+describe.each(BACKENDS.filter((b) => b.name === 'postgres'))('a read-only PostgreSQL database', (backend) => {
+  it('default_transaction_read_only: list, show, verify and inventory read it; checkout, seed, recover and bench refuse it (exit 2)', async () => {
+    const cwd = tempDir('saga-ro-test-');
+    const url = await backend.seededDb(cwd);
+    const opts = { cwd, env: { SAGA_DB: url } };
+    const sagaId = (JSON.parse((await runSaga(['checkout', '--product', '101', '--qty', '1', '--json'], opts)).stdout) as { sagaId: string }).sagaId;
+    const name = new URL(url).pathname.slice(1);
+    await withPg(url, (c) => c.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`));
+    const reads: [string[], RegExp][] = [
+      [['list'], new RegExp(`^${sagaId} `, 'm')],
+      [['show', sagaId], new RegExp(`^saga ${sagaId}  completed`)],
+      [['verify'], /^✔ all invariants hold over 1 saga\(s\)/],
+      [['inventory'], /^101 +Mechanical keyboard +\$89\.99 +25 +24 +0 +1$/m],
+    ];
+    for (const [args, shows] of reads) {
+      const r = await runSaga(args, opts);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+      expect(r.stdout).toMatch(shows);
+    }
+    for (const args of WRITERS) {
+      const r = await runSaga(args, opts);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^saga: cannot write postgres:\/\/\S+: its transactions are read-only \(a standby, or default_transaction_read_only\); point --db at a writable database \(list, show, verify and inventory can still read it\)\n$/);
+    }
+    const rows = await withPg(url, async (c) => (await c.query('SELECT count(*)::int AS n FROM saga.sagas')).rows[0] as { n: number });
+    expect(rows.n).toBe(1);
   });
 });
