@@ -4,7 +4,7 @@ import { postgresDatabase } from '../store/postgres/database.js';
 import { openPostgres, type Pool } from '../store/postgres/open.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
-import { DatabaseUnusableError } from '../errors.js';
+import { DatabaseUnusableError, UsageError } from '../errors.js';
 import { noDatabase, type Backend, type CreateMode } from './app.js';
 import type { GlobalSettings } from './settings.js';
 
@@ -18,6 +18,11 @@ export async function openPostgresBackend(settings: GlobalSettings, create: Crea
   const pool = await openPostgres(settings.db, { durability: settings.durability, schema });
   const db = postgresDatabase(pool, settings.db, schema);
   try {
+    // A hot standby, or a database whose transactions default to read-only: a command that writes
+    // is refused before it starts anything, as on a read-only SQLite file.
+    if (create !== 'read-only' && (await readOnlyTransactions(pool))) {
+      throw new UsageError(`cannot write ${db.label}: its transactions are read-only (a standby, or default_transaction_read_only); point --db at a writable database (list, show, verify and inventory can still read it)`, 'database_read_only');
+    }
     const state = await schemaState(pool, schema);
     if (state === 'foreign') {
       throw new DatabaseUnusableError(`schema ${schema} in ${db.label} holds another program's tables (no saga bookkeeping): set SAGA_PG_SCHEMA to another schema, or point --db at another database`);
@@ -35,6 +40,11 @@ export async function openPostgresBackend(settings: GlobalSettings, create: Crea
     await pool.end().catch(() => undefined);
     throw err;
   }
+}
+
+async function readOnlyTransactions(pool: Pool): Promise<boolean> {
+  const row = (await pool.query(`SELECT current_setting('transaction_read_only') = 'on' AS read_only`)).rows[0] as { read_only: boolean };
+  return row.read_only;
 }
 
 async function olderSagaInPublic(pool: Pool): Promise<boolean> {
