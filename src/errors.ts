@@ -65,6 +65,11 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** The exit code of `saga checkout` for how its saga ended. */
+export function exitCodeOfStatus(status: 'completed' | 'compensated' | 'stuck'): ExitCode {
+  return status === 'completed' ? ExitCode.ok : status === 'compensated' ? ExitCode.rolledBack : ExitCode.rollbackIncomplete;
+}
+
 const SIGNAL_EXIT_CODES = { SIGHUP: ExitCode.sighup, SIGINT: ExitCode.sigint, SIGTERM: ExitCode.sigterm } as const;
 export type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 

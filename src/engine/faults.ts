@@ -39,13 +39,15 @@ export interface FaultInjector {
   forAttempt(phase: Phase, step: string, attempt: number): FaultMode | undefined;
   /** Whether a crash is armed at this point. */
   armed(name: string): boolean;
+  /** Whether a crash is armed at any point `match` accepts. */
+  armedAny(match: (name: string) => boolean): boolean;
   /** Dies here if a crash is armed at this point. */
   point(name: string): void;
   /** How long to wait at this delay point (0: go on at once). */
   delayMs(name: string): number;
 }
 
-export const noFaults: FaultInjector = { forAttempt: () => undefined, armed: () => false, point: () => undefined, delayMs: () => 0 };
+export const noFaults: FaultInjector = { forAttempt: () => undefined, armed: () => false, armedAny: () => false, point: () => undefined, delayMs: () => 0 };
 
 /** What a crash does: in the CLI, SIGKILL (no cleanup, no flush: a real crash); in tests, a throw. */
 export type Crash = (point: string) => never;
@@ -76,6 +78,7 @@ export function faultInjector(plan: FaultPlan, crash: Crash = killProcess): Faul
       return undefined;
     },
     armed: (name) => crashPoints.has(name),
+    armedAny: (match) => [...crashPoints].some(match),
     point(name) {
       if (crashPoints.has(name)) {
         crashPoints.delete(name);

@@ -14,6 +14,7 @@ import { checkLogFile, commandLogger, type CommandContext } from '../context.js'
 import { listenForInterrupts } from '../interrupt.js';
 import { databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
+import { progressBar } from '../output/progress.js';
 
 export interface BenchFlags {
   readonly n?: number;
@@ -105,27 +106,6 @@ function render(r: BenchResult, durability: string, color: boolean): string {
     ['verify', r.violations === 0 ? c.green('all invariants hold') : c.red(`${r.violations} violation(s): run \`saga verify\``)],
   ];
   return `${table(rows.map(([k, v]) => [c.dim(k!), v!]))}\n`;
-}
-
-function progressBar(out: NodeJS.WritableStream, total: number) {
-  let last = 0;
-  const started = performance.now();
-  const draw = (done: number) => {
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    const rate = done / ((performance.now() - started) / 1000);
-    out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  ${rate.toFixed(0)}/s `);
-  };
-  return {
-    update(done: number) {
-      const now = performance.now();
-      if (now - last > 100 || done === total) {
-        last = now;
-        draw(done);
-      }
-    },
-    done: () => out.write('\n'),
-  };
 }
 
 /**

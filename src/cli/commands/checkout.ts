@@ -3,10 +3,11 @@ import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checko
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector } from '../../engine/faults.js';
+import { withCommitPoints } from '../../engine/commit-points.js';
 import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock } from '../../engine/clock.js';
 import type { EngineDeps, SagaOutcome } from '../../engine/runner.js';
-import { DatabaseFailedError, ExitCode, SagaError, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
+import { DatabaseFailedError, ExitCode, exitCodeOfStatus, SagaError, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
 import { openApp } from '../app.js';
@@ -57,8 +58,9 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     });
     // Whether the saga's first record committed: then a failing database loses nothing of it.
     let recorded = false;
-    const store = { ...app.store, commit: async (batch: Parameters<typeof app.store.commit>[0]) => {
-      const result = await app.store.commit(batch);
+    const inner = withCommitPoints(app.store, injector);
+    const store = { ...inner, commit: async (batch: Parameters<typeof app.store.commit>[0]) => {
+      const result = await inner.commit(batch);
       recorded = true;
       return result;
     } };
@@ -107,7 +109,7 @@ function explain(err: unknown, interruptedExitCode: ExitCode | undefined, sagaId
 }
 
 function finish(report: CheckoutReport, outcome: SagaOutcome, signalExit: number | undefined, flags: CheckoutFlags, ctx: CommandContext): number {
-  const exitCode = outcome.status === 'completed' ? ExitCode.ok : outcome.status === 'compensated' ? ExitCode.rolledBack : ExitCode.rollbackIncomplete;
+  const exitCode = exitCodeOfStatus(outcome.status);
   if (flags.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
   else ctx.stdout.write(renderCheckoutReport(report, ctx.color));
   if (signalExit !== undefined) {

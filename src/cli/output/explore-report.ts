@@ -1,0 +1,123 @@
+import type { ChalkInstance } from 'chalk';
+import type { Cell, ScenarioResult } from '../../explore/run-scenario.js';
+import { chalkFor, table } from './format.js';
+
+/**
+ * How `saga explore` shows its results: a matrix per depth (rows: where the fault is; columns:
+ * how it fails; one symbol per scenario), the violations with a replay command each, and one
+ * summary line. Markdown for a CI job summary; JSON for scripts.
+ */
+export interface ExploreSummary {
+  readonly depth: 1 | 2;
+  readonly scenarios: number;
+  readonly violations: number;
+  readonly seconds: number;
+  readonly scenariosPerSecond: number;
+  /** False when Ctrl-C stopped the run early: `scenarios` says how many were covered. */
+  readonly complete: boolean;
+  readonly planned: number;
+}
+
+const SYMBOL: Record<Cell, string> = {
+  completed: '✓',
+  compensated: '↩',
+  recovered: '⟳',
+  'stuck-then-recovered': '!',
+  violation: '✖',
+};
+
+const WORDS: Record<Cell, string> = {
+  completed: 'completed',
+  compensated: 'compensated',
+  recovered: 'crashed, recovered',
+  'stuck-then-recovered': 'stuck, then recovered',
+  violation: '**VIOLATION**',
+};
+
+export const LEGEND = '✓ completed  ↩ compensated (rolled back)  ⟳ crashed, then recovered  ! stuck, then recovered  ✖ violation  · no such case';
+
+function paint(c: ChalkInstance, cell: Cell): string {
+  const s = SYMBOL[cell];
+  return cell === 'violation' ? c.red.bold(s) : cell === 'completed' ? c.green(s) : cell === 'stuck-then-recovered' ? c.yellow(s) : s;
+}
+
+interface Grid {
+  readonly rows: readonly string[];
+  readonly columns: readonly string[];
+  readonly cells: ReadonlyMap<string, ScenarioResult>;
+}
+
+function grid(results: readonly ScenarioResult[]): Grid {
+  const rows: string[] = [];
+  const columns: string[] = [];
+  const cells = new Map<string, ScenarioResult>();
+  for (const r of results) {
+    if (!rows.includes(r.row)) rows.push(r.row);
+    if (!columns.includes(r.column)) columns.push(r.column);
+    cells.set(`${r.row}\u0000${r.column}`, r);
+  }
+  return { rows, columns, cells };
+}
+
+/** Column headings are numbered (the key below the matrix names them), so the matrix fits 80 columns. */
+export function renderMatrix(results: readonly ScenarioResult[], color: boolean): string {
+  const c = chalkFor(color);
+  const out: string[] = [];
+  for (const depth of [1, 2] as const) {
+    const mine = results.filter((r) => r.depth === depth);
+    if (mine.length === 0) continue;
+    const g = grid(mine);
+    const header = ['', ...g.columns.map((_, i) => String(i + 1))];
+    const body = g.rows.map((row) => [shorten(row, 44), ...g.columns.map((col) => {
+      const r = g.cells.get(`${row}\u0000${col}`);
+      return r === undefined ? c.dim('·') : paint(c, r.cell);
+    })]);
+    out.push(c.bold(depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'));
+    out.push(table([header, ...body]));
+    out.push(c.dim(g.columns.map((col, i) => `${i + 1} ${col}`).join('  ·  ')));
+    out.push('');
+  }
+  out.push(c.dim(LEGEND));
+  return `${out.join('\n')}\n`;
+}
+
+export function renderMarkdown(results: readonly ScenarioResult[], summary: ExploreSummary): string {
+  const out: string[] = [];
+  for (const depth of [1, 2] as const) {
+    const mine = results.filter((r) => r.depth === depth);
+    if (mine.length === 0) continue;
+    const g = grid(mine);
+    out.push(`### ${depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'}`, '');
+    out.push(`| fault point | ${g.columns.join(' | ')} |`, `|---|${g.columns.map(() => '---').join('|')}|`);
+    for (const row of g.rows) {
+      out.push(`| ${row} | ${g.columns.map((col) => {
+        const r = g.cells.get(`${row}\u0000${col}`);
+        return r === undefined ? '·' : `${SYMBOL[r.cell]} ${WORDS[r.cell]}`;
+      }).join(' | ')} |`);
+    }
+    out.push('');
+  }
+  out.push(`**${summaryLine(summary)}**`, '');
+  return `${out.join('\n')}\n`;
+}
+
+export function summaryLine(s: ExploreSummary): string {
+  const covered = s.complete ? `${s.scenarios} scenarios` : `${s.scenarios} of ${s.planned} scenarios (interrupted)`;
+  return `${covered}, ${s.violations} violation${s.violations === 1 ? '' : 's'}, ${s.seconds.toFixed(1)} s (${Math.round(s.scenariosPerSecond)} scenarios/s)`;
+}
+
+/** Each violation: the case, what broke, and the commands that replay it. */
+export function renderViolations(results: readonly ScenarioResult[], replay: (r: ScenarioResult) => readonly string[], color: boolean): string {
+  const c = chalkFor(color);
+  const lines: string[] = [];
+  for (const r of results.filter((x) => x.cell === 'violation')) {
+    lines.push(`${c.red('✖')} ${c.bold(r.id)} (${r.row}, ${r.column})`);
+    for (const v of r.violations) lines.push(`    ${c.bold(v.invariant)}: ${v.message}`);
+    for (const command of replay(r)) lines.push(`    replay: ${command}`);
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+function shorten(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}

@@ -1,0 +1,224 @@
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
+import { openApp } from '../cli/app.js';
+import { resolveGlobals, type GlobalSettings } from '../cli/settings.js';
+import { systemClock } from '../engine/clock.js';
+import type { SagaDefinition } from '../engine/definition.js';
+import type { Batch, SagaStore } from '../engine/store.js';
+import { startSaga } from '../engine/runner.js';
+import { newSagaId } from '../engine/saga-id.js';
+import { processOwner } from '../engine/process-identity.js';
+import { faultInjector } from '../engine/faults.js';
+import { checkoutSaga, type CheckoutInput } from '../checkout/checkout-saga.js';
+import { UsageError } from '../errors.js';
+import { depthOneScenarios, depthTwoScenarios, scenarioById, UnknownScenarioError, type RunShape, type Scenario } from './fault-space.js';
+import { runScenario, type ScenarioResult } from './run-scenario.js';
+
+/**
+ * `saga explore`: the fault space of the checkout saga, each scenario on its own throwaway copy
+ * of a seeded database (or of the database given with `--db`, copied with `VACUUM INTO` and never
+ * written), in this process or in `jobs` worker processes.
+ */
+export interface Workspace {
+  readonly dir: string;
+  /** The seeded database every scenario starts from a copy of. */
+  readonly template: string;
+  readonly input: Omit<CheckoutInput, 'unitPriceCents' | 'amountCents'>;
+  readonly shape: RunShape;
+  /** The steps of the saga, for the fault space. */
+  readonly definition: SagaDefinition<unknown>;
+}
+
+/**
+ * Settings every scenario runs with: a short step timeout, so a timeout costs milliseconds, and no
+ * backoff between retries; `normal` sync, since a simulated crash never loses the page cache.
+ */
+function scenarioSettings(db: string): GlobalSettings {
+  return resolveGlobals({ flags: { db }, env: { SAGA_STEP_TIMEOUT_MS: String(SCENARIO_STEP_TIMEOUT_MS), SAGA_RETRY_BASE_MS: '0', SAGA_SYNC: 'normal' }, dotenv: {} });
+}
+
+export const SCENARIO_STEP_TIMEOUT_MS = 20;
+
+export async function prepareWorkspace(source: string | undefined): Promise<Workspace> {
+  const dir = mkdtempSync(join(tmpdir(), 'saga-explore-'));
+  try {
+    const template = join(dir, 'template.db');
+    if (source === undefined) {
+      await (await openApp(scenarioSettings(template), 'if-missing')).close();
+    } else {
+      if (!existsSync(source)) throw new UsageError(`no saga database at ${source}: point --db at one, or leave --db out to explore a freshly seeded one`, 'no_database');
+      // A consistent copy of the database as it is (triggers and all), read-only on the source.
+      const src = new Database(source, { readonly: true, fileMustExist: true });
+      try {
+        src.prepare('VACUUM INTO ?').run(template);
+      } finally {
+        src.close();
+      }
+    }
+    const app = await openApp(scenarioSettings(template), 'never');
+    let input: Workspace['input'];
+    try {
+      const product = await app.db.get<{ product_id: number }>('SELECT product_id FROM inventory WHERE stock >= 1 ORDER BY product_id = 101 DESC, product_id LIMIT 1');
+      const customer = await app.db.get<{ customer_id: number }>('SELECT customer_id FROM customers ORDER BY customer_id LIMIT 1');
+      if (product === undefined || customer === undefined) {
+        throw new UsageError(`${source ?? 'the database'} has no product in stock or no customer to run a checkout with: run \`saga seed --reset\` on it, or explore without --db`, 'invalid_value');
+      }
+      input = { productId: product.product_id, qty: 1, customerId: customer.customer_id };
+    } finally {
+      await app.close();
+    }
+    const definition = exploredDefinition();
+    const last = definition.steps[definition.steps.length - 1]!.name;
+    const shape: RunShape = {
+      completed: await probeCommits(dir, template, input, {}),
+      rolledBack: await probeCommits(dir, template, input, { failAt: last, mode: 'error' }),
+    };
+    return { dir, template, input, shape, definition };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Runs one checkout on a copy and names each of its commits by what it records. */
+async function probeCommits(dir: string, template: string, input: Workspace['input'], plan: Parameters<typeof faultInjector>[0]): Promise<string[]> {
+  const copy = join(dir, 'probe.db');
+  copyFileSync(template, copy);
+  const settings = scenarioSettings(copy);
+  const app = await openApp(settings, 'never');
+  const labels: string[] = [];
+  try {
+    const store: SagaStore = { ...app.store, commit: (batch) => (labels.push(describeBatch(batch)), app.store.commit(batch)) };
+    const product = await app.db.get<{ price_cents: number }>('SELECT price_cents FROM products WHERE product_id = ?', [input.productId]);
+    const full: CheckoutInput = { ...input, unitPriceCents: product!.price_cents, amountCents: product!.price_cents * input.qty };
+    await startSaga(app.checkout, full, {
+      store, logger: { info: () => undefined, warn: () => undefined, error: () => undefined }, clock: systemClock, random: Math.random,
+      owner: processOwner(), leaseMs: settings.leaseMs, faults: faultInjector(plan),
+    }, { sagaId: newSagaId() });
+  } finally {
+    await app.close();
+    removeDatabase(copy);
+  }
+  return labels;
+}
+
+/** What a commit records, in a few words: `payment action started`, `order action; status completed`. */
+function describeBatch(batch: Batch): string {
+  const parts: string[] = [];
+  if (batch.create !== undefined) parts.push('saga created');
+  for (const op of batch.ops) {
+    if (op.op === 'event') parts.push(`${op.event.step} ${op.event.phase} ${op.event.event}`);
+    else if (op.op === 'local') parts.push(`${op.step} ${op.phase}`);
+    else if (op.op === 'status') parts.push(`status ${op.status}`);
+  }
+  return parts.join(', ');
+}
+
+/**
+ * The checkout saga's steps and retry budgets, which is all the fault space reads: its calls are
+ * never made (each scenario runs the definition its own database opens with).
+ */
+export function exploredDefinition(): SagaDefinition<unknown> {
+  const unused = () => Promise.reject(new Error('the explored definition is not run'));
+  const def = checkoutSaga({ provider: { charge: unused, refund: unused }, now: Date.now, timeoutMs: SCENARIO_STEP_TIMEOUT_MS, retryBaseDelayMs: 0 });
+  return def as SagaDefinition<unknown>;
+}
+
+export function removeDatabase(path: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+}
+
+export function disposeWorkspace(ws: Workspace): void {
+  rmSync(ws.dir, { recursive: true, force: true });
+}
+
+/** The scenarios of one depth (depth 2 is built from depth 1's results). */
+export function scenariosFor(ws: Workspace, depth: 1 | 2, depthOne: readonly ScenarioResult[] = []): Scenario[] {
+  if (depth === 1) return depthOneScenarios(ws.definition, ws.shape);
+  const leftToRecovery = new Map(depthOne.filter((r) => r.run.crashedAt !== undefined || r.run.status === 'stuck').map((r) => [r.id, r.recoveryCommits] as const));
+  return depthTwoScenarios(ws.definition, ws.shape, leftToRecovery);
+}
+
+export function findScenario(ws: Workspace, id: string): Scenario {
+  try {
+    return scenarioById(ws.definition, ws.shape, id);
+  } catch (err) {
+    if (err instanceof UnknownScenarioError) throw new UsageError(`no scenario ${id} in the fault space of this saga: run \`saga explore\` (or \`saga explore --depth 2\`) to see every case id`, 'invalid_value');
+    throw err;
+  }
+}
+
+let copies = 0;
+
+/** One scenario on a fresh copy of the template, which is removed afterwards. */
+export async function runOnCopy(ws: Workspace, scenario: Scenario): Promise<ScenarioResult> {
+  const copy = join(ws.dir, `scenario-${process.pid}-${++copies}.db`);
+  copyFileSync(ws.template, copy);
+  try {
+    return await runScenario(scenario, { settings: scenarioSettings(copy), input: ws.input });
+  } finally {
+    removeDatabase(copy);
+  }
+}
+
+/**
+ * Runs `scenarios`, in this process (`jobs` 1) or spread over `jobs` worker processes, calling
+ * `onResult` as each ends. Stops between scenarios once `signal` aborts.
+ */
+export async function runAll(ws: Workspace, scenarios: readonly Scenario[], opts: { jobs: number; signal?: AbortSignal; onResult: (r: ScenarioResult) => void; workerCommand?: readonly string[] }): Promise<ScenarioResult[]> {
+  const results: ScenarioResult[] = [];
+  const record = (r: ScenarioResult) => {
+    results.push(r);
+    opts.onResult(r);
+  };
+  if (opts.jobs <= 1 || scenarios.length < 2 || opts.workerCommand === undefined) {
+    for (const s of scenarios) {
+      if (opts.signal?.aborted) break;
+      record(await runOnCopy(ws, s));
+    }
+    return results;
+  }
+  const shards = Array.from({ length: Math.min(opts.jobs, scenarios.length) }, (_, k) => scenarios.filter((_s, i) => i % opts.jobs === k).map((s) => s.id));
+  await Promise.all(shards.map((ids) => runWorker(ws, ids, opts.workerCommand!, record, opts.signal)));
+  return results;
+}
+
+/** What a worker reads on stdin: enough to rebuild the workspace without redoing its set-up. */
+export interface WorkerTask {
+  readonly workspace: Omit<Workspace, 'definition'>;
+  readonly ids: readonly string[];
+}
+
+function runWorker(ws: Workspace, ids: readonly string[], command: readonly string[], record: (r: ScenarioResult) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [exe, ...args] = command as [string, ...string[]];
+    const child = spawn(exe, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const stop = () => child.kill('SIGTERM');
+    signal?.addEventListener('abort', stop, { once: true });
+    const task: WorkerTask = { workspace: { dir: ws.dir, template: ws.template, input: ws.input, shape: ws.shape }, ids };
+    child.stdin.end(JSON.stringify(task));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.trim() !== '') record(JSON.parse(line) as ScenarioResult);
+    });
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', stop);
+      if (code === 0 || signal?.aborted) resolve();
+      else reject(new Error(`an explore worker failed (exit ${code ?? sig})`));
+    });
+  });
+}
+
+/** The worker side: the task from stdin, one JSON line per scenario on stdout. */
+export async function runWorkerTask(task: WorkerTask, signal: AbortSignal, write: (line: string) => void): Promise<void> {
+  const definition = exploredDefinition();
+  const ws: Workspace = { ...task.workspace, definition };
+  for (const id of task.ids) {
+    if (signal.aborted) break;
+    write(`${JSON.stringify(await runOnCopy(ws, scenarioById(definition, ws.shape, id)))}\n`);
+  }
+}
