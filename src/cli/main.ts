@@ -20,6 +20,7 @@ const COMMANDS = {
   verify: async () => (await import('./commands/verify.js')).verifyCommand,
   inventory: async () => (await import('./commands/inventory.js')).inventoryCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
+  explore: async () => (await import('./commands/explore.js')).exploreCommand,
 } as const;
 
 /**

@@ -120,6 +120,26 @@ Examples:
     .addHelpText('after', '\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal\n  $ saga bench --n 4000 --processes 4 --db postgres://saga@localhost/shop')
     .action((opts: Record<string, unknown>) => run('bench', opts, []));
 
+  program
+    .command('explore')
+    .description('inject every failure at every point of the checkout saga, each on a throwaway copy of the database, and check every invariant after each; exit 5 on a violation')
+    .addOption(new Option('--depth <n>', '1: every single fault; 2: also every fault in the recovery or rollback that follows one (default 1)').choices(['1', '2']).argParser(Number))
+    .option('--jobs <n>', 'run the scenarios in n worker processes (default 1)', parseCount('--jobs', 1, 64))
+    .option('--case <id>', 'run one scenario by its id (as printed for a violation) and show what happened')
+    .option('--json', 'print one JSON object: the summary and every scenario with its replay commands')
+    .option('--markdown', 'print the matrix as a Markdown table (for a CI job summary)')
+    .addOption(new Option('--worker').hideHelp())
+    .addHelpText('after', `
+The explored database (--db, SAGA_DB or .env) is copied, never written; without one, a freshly
+seeded database is explored. Exit 0: no violation; 5: violations; 2: bad input.
+
+Examples:
+  $ saga explore
+  $ saga explore --depth 2 --jobs 2
+  $ saga explore --markdown >> "$GITHUB_STEP_SUMMARY"
+  $ saga explore --case payment.action.crash-after-effect`)
+    .action((opts: Record<string, unknown>) => run('explore', opts, []));
+
   return program;
 }
 

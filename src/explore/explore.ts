@@ -106,16 +106,15 @@ async function probeCommits(dir: string, template: string, input: Workspace['inp
   return labels;
 }
 
-/** What a commit records, in a few words: `payment action started`, `order action; status completed`. */
+/** What a commit records, in a few words: `inventory, payment started`, `order, shipping → completed`. */
 function describeBatch(batch: Batch): string {
   const parts: string[] = [];
-  if (batch.create !== undefined) parts.push('saga created');
   for (const op of batch.ops) {
-    if (op.op === 'event') parts.push(`${op.event.step} ${op.event.phase} ${op.event.event}`);
-    else if (op.op === 'local') parts.push(`${op.step} ${op.phase}`);
-    else if (op.op === 'status') parts.push(`status ${op.status}`);
+    if (op.op === 'event') parts.push(`${op.event.step}${op.event.phase === 'compensation' ? ' undo' : ''} ${op.event.event}`);
+    else if (op.op === 'local') parts.push(`${op.step}${op.phase === 'compensation' ? ' undone' : ''}`);
+    else if (op.op === 'status') parts.push(`→ ${op.status}`);
   }
-  return parts.join(', ');
+  return parts.join(', ').replaceAll(', →', ' →');
 }
 
 /**
@@ -184,7 +183,9 @@ export async function runAll(ws: Workspace, scenarios: readonly Scenario[], opts
   }
   const shards = Array.from({ length: Math.min(opts.jobs, scenarios.length) }, (_, k) => scenarios.filter((_s, i) => i % opts.jobs === k).map((s) => s.id));
   await Promise.all(shards.map((ids) => runWorker(ws, ids, opts.workerCommand!, record, opts.signal)));
-  return results;
+  // In the order of the fault space, whichever worker finished first.
+  const order = new Map(scenarios.map((s, i) => [s.id, i]));
+  return results.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
 }
 
 /** What a worker reads on stdin: enough to rebuild the workspace without redoing its set-up. */

@@ -102,10 +102,11 @@ export function scenarioById(def: SagaDefinition<unknown>, shape: RunShape, id: 
   const [runPart, recoveryPart] = id.split('/') as [string, string | undefined];
   const base = runScenario(def, shape, runPart, id);
   if (recoveryPart === undefined) return base;
-  if (recoveryPart === 'two-recoverers') return { ...base, id, depth: 2, column: 'two recoverers', recovery: { recoverers: 2 } };
+  const row = base.id;
+  if (recoveryPart === 'two-recoverers') return { ...base, id, row, depth: 2, column: 'two recoverers race', recovery: { recoverers: 2 } };
   const m = /^recover\.commit-(\d+)\.(before|after)$/.exec(recoveryPart);
   if (m === null) throw new UnknownScenarioError(id);
-  return { ...base, id, depth: 2, column: `recoverer crash ${m[2]} commit ${m[1]}`, recovery: { recoverers: 1, crashAtCommit: { n: Number(m[1]), when: m[2] as CommitWhen } } };
+  return { ...base, id, row, depth: 2, column: `recoverer crashes ${m[2]} its commit ${m[1]}`, recovery: { recoverers: 1, crashAtCommit: { n: Number(m[1]), when: m[2] as CommitWhen } } };
 }
 
 export class UnknownScenarioError extends Error {
@@ -124,8 +125,8 @@ function runScenario(def: SagaDefinition<unknown>, shape: RunShape, part: string
   if (one.plan.failAt === undefined || comp.plan.failCompensation === undefined && comp.plan.crashAt === undefined) throw new UnknownScenarioError(whole);
   return {
     id: part,
-    row: `${one.row} + ${comp.row}`,
-    column: comp.column,
+    row: one.id,
+    column: `${comp.row}: ${comp.column}`,
     depth: 2,
     plan: { ...one.plan, ...stripTrigger(comp.plan), crashAt: [...(one.plan.crashAt ?? []), ...(comp.plan.crashAt ?? [])] },
     recovery: { recoverers: 1 },

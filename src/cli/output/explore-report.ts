@@ -34,7 +34,7 @@ const WORDS: Record<Cell, string> = {
   violation: '**VIOLATION**',
 };
 
-export const LEGEND = '✓ completed  ↩ compensated (rolled back)  ⟳ crashed, then recovered  ! stuck, then recovered  ✖ violation  · no such case';
+export const LEGEND = '✓ completed  ↩ compensated (rolled back)  ⟳ crashed, then recovered\n! stuck, then recovered  ✖ violation  · no such case';
 
 function paint(c: ChalkInstance, cell: Cell): string {
   const s = SYMBOL[cell];
@@ -74,7 +74,7 @@ export function renderMatrix(results: readonly ScenarioResult[], color: boolean)
     })]);
     out.push(c.bold(depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'));
     out.push(table([header, ...body]));
-    out.push(c.dim(g.columns.map((col, i) => `${i + 1} ${col}`).join('  ·  ')));
+    out.push(c.dim(wrap(g.columns.map((col, i) => `${i + 1} ${col}`), 80)));
     out.push('');
   }
   out.push(c.dim(LEGEND));
@@ -116,6 +116,21 @@ export function renderViolations(results: readonly ScenarioResult[], replay: (r:
     for (const command of replay(r)) lines.push(`    replay: ${command}`);
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** Items joined with two spaces, broken into lines of at most `width` characters. */
+function wrap(items: readonly string[], width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const item of items) {
+    if (line !== '' && line.length + 2 + item.length > width) {
+      lines.push(line);
+      line = '';
+    }
+    line = line === '' ? item : `${line}  ${item}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
 }
 
 function shorten(text: string, width: number): string {
