@@ -123,7 +123,7 @@ Examples:
   program
     .command('explore')
     .description('inject every failure at every point of the checkout saga, each on a throwaway copy of the database, and check every invariant after each; exit 5 on a violation')
-    .addOption(new Option('--depth <n>', '1: every single fault; 2: also every fault in the recovery or rollback that follows one (default 1)').choices(['1', '2']).argParser(Number))
+    .option('--depth <n>', '1: every single fault; 2: also every fault in the recovery or rollback that follows one (default 1)', (text: string) => Number(parseChoice('--depth', ['1', '2'])(text)))
     .option('--jobs <n>', 'run the scenarios in n worker processes (default 1)', parseCount('--jobs', 1, 64))
     .option('--case <id>', 'run one scenario by its id (as printed for a violation) and show what happened')
     .option('--json', 'print one JSON object: the summary and every scenario with its replay commands')

@@ -38,7 +38,7 @@ function baseEnv(binDir: string): NodeJS.ProcessEnv {
  * `saga`, as `npm link` would install it, and `npx`, which in a clone finds the project's own
  * commands (`npx saga`, `npx pino-pretty`) and here must never download anything.
  */
-function writeShims(binDir: string): void {
+export function writeShims(binDir: string): void {
   mkdirSync(binDir, { recursive: true });
   const saga = join(binDir, 'saga');
   writeFileSync(saga, `#!/bin/sh\nexec '${process.execPath}' '${SAGA_BIN}' "$@"\n`);
