@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import Database from 'better-sqlite3';
-import { openApp } from '../cli/app.js';
+import { openApp, type App } from '../cli/app.js';
+import { isPostgresUrl } from '../store/postgres/url.js';
+import { copiesOf, disposeTemplate, makeTemplate, type Copies, type CopySource } from './copies.js';
 import { resolveGlobals, type GlobalSettings } from '../cli/settings.js';
 import { systemClock } from '../engine/clock.js';
 import type { SagaDefinition } from '../engine/definition.js';
@@ -20,13 +21,14 @@ import { runScenario, type ScenarioResult } from './run-scenario.js';
 
 /**
  * `saga explore`: the fault space of the checkout saga, each scenario on its own throwaway copy
- * of a seeded database (or of the database given with `--db`, copied with `VACUUM INTO` and never
- * written), in this process or in `jobs` worker processes.
+ * of a seeded database (or of the database given with `--db`, never written: see copies.ts), in
+ * this process or in `jobs` worker processes.
  */
 export interface Workspace {
-  readonly dir: string;
   /** The seeded database every scenario starts from a copy of. */
-  readonly template: string;
+  readonly source: CopySource;
+  /** SAGA_PG_SCHEMA of the explored database. */
+  readonly pgSchema: string;
   readonly input: Omit<CheckoutInput, 'unitPriceCents' | 'amountCents'>;
   readonly shape: RunShape;
   /** The steps of the saga, for the fault space. */
@@ -37,72 +39,74 @@ export interface Workspace {
  * Settings every scenario runs with: a short step timeout, so a timeout costs milliseconds, and no
  * backoff between retries; `normal` sync, since a simulated crash never loses the page cache.
  */
-function scenarioSettings(db: string): GlobalSettings {
-  return resolveGlobals({ flags: { db }, env: { SAGA_STEP_TIMEOUT_MS: String(SCENARIO_STEP_TIMEOUT_MS), SAGA_RETRY_BASE_MS: '0', SAGA_SYNC: 'normal' }, dotenv: {} });
+function scenarioSettings(db: string, pgSchema: string): GlobalSettings {
+  return resolveGlobals({ flags: { db }, env: { SAGA_STEP_TIMEOUT_MS: String(SCENARIO_STEP_TIMEOUT_MS), SAGA_RETRY_BASE_MS: '0', SAGA_SYNC: 'normal', SAGA_PG_SCHEMA: pgSchema }, dotenv: {} });
 }
 
 export const SCENARIO_STEP_TIMEOUT_MS = 20;
 
-export async function prepareWorkspace(source: string | undefined): Promise<Workspace> {
+export async function prepareWorkspace(db: string | undefined, pgSchema: string): Promise<Workspace> {
+  if (db !== undefined && !isPostgresUrl(db) && !existsSync(db)) {
+    throw new UsageError(`no saga database at ${db}: point --db at one, or leave --db out to explore a freshly seeded one`, 'no_database');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'saga-explore-'));
+  let source: CopySource | undefined;
   try {
-    const template = join(dir, 'template.db');
-    if (source === undefined) {
-      await (await openApp(scenarioSettings(template), 'if-missing')).close();
-    } else {
-      if (!existsSync(source)) throw new UsageError(`no saga database at ${source}: point --db at one, or leave --db out to explore a freshly seeded one`, 'no_database');
-      // A consistent copy of the database as it is (triggers and all), read-only on the source.
-      const src = new Database(source, { readonly: true, fileMustExist: true });
-      try {
-        src.prepare('VACUUM INTO ?').run(template);
-      } finally {
-        src.close();
-      }
-    }
-    const app = await openApp(scenarioSettings(template), 'never');
-    let input: Workspace['input'];
+    source = await makeTemplate(db, dir, async (path) => (await openApp(scenarioSettings(path, pgSchema), 'if-missing')).close());
+    if (source.kind === 'postgres') rmSync(dir, { recursive: true, force: true });
+    const copies = copiesOf(source);
     try {
-      const product = await app.db.get<{ product_id: number }>('SELECT product_id FROM inventory WHERE stock >= 1 ORDER BY product_id = 101 DESC, product_id LIMIT 1');
-      const customer = await app.db.get<{ customer_id: number }>('SELECT customer_id FROM customers ORDER BY customer_id LIMIT 1');
-      if (product === undefined || customer === undefined) {
-        throw new UsageError(`${source ?? 'the database'} has no product in stock or no customer to run a checkout with: run \`saga seed --reset\` on it, or explore without --db`, 'invalid_value');
-      }
-      input = { productId: product.product_id, qty: 1, customerId: customer.customer_id };
+      const input = await withCopy(copies, pgSchema, async (app) => {
+        const product = await app.db.get<{ product_id: number }>('SELECT product_id FROM inventory WHERE stock >= 1 ORDER BY product_id = 101 DESC, product_id LIMIT 1');
+        const customer = await app.db.get<{ customer_id: number }>('SELECT customer_id FROM customers ORDER BY customer_id LIMIT 1');
+        if (product === undefined || customer === undefined) {
+          throw new UsageError(`${db ?? 'the database'} has no product in stock or no customer to run a checkout with: run \`saga seed --reset\` on it, or explore without --db`, 'invalid_value');
+        }
+        return { productId: product.product_id, qty: 1, customerId: customer.customer_id };
+      });
+      const definition = exploredDefinition();
+      const last = definition.steps[definition.steps.length - 1]!.name;
+      const shape: RunShape = {
+        completed: await withCopy(copies, pgSchema, (app, settings) => probeCommits(app, settings, input, {})),
+        rolledBack: await withCopy(copies, pgSchema, (app, settings) => probeCommits(app, settings, input, { failAt: last, mode: 'error' })),
+      };
+      return { source, pgSchema, input, shape, definition };
     } finally {
-      await app.close();
+      await copies.close();
     }
-    const definition = exploredDefinition();
-    const last = definition.steps[definition.steps.length - 1]!.name;
-    const shape: RunShape = {
-      completed: await probeCommits(dir, template, input, {}),
-      rolledBack: await probeCommits(dir, template, input, { failAt: last, mode: 'error' }),
-    };
-    return { dir, template, input, shape, definition };
   } catch (err) {
+    if (source !== undefined) await disposeTemplate(source).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-/** Runs one checkout on a copy and names each of its commits by what it records. */
-async function probeCommits(dir: string, template: string, input: Workspace['input'], plan: Parameters<typeof faultInjector>[0]): Promise<string[]> {
-  const copy = join(dir, 'probe.db');
-  copyFileSync(template, copy);
-  const settings = scenarioSettings(copy);
-  const app = await openApp(settings, 'never');
-  const labels: string[] = [];
+/** Opens a fresh copy, runs `fn` on it, and drops the copy. */
+async function withCopy<T>(copies: Copies, pgSchema: string, fn: (app: App, settings: GlobalSettings) => Promise<T>): Promise<T> {
+  const db = await copies.make();
   try {
-    const store: SagaStore = { ...app.store, commit: (batch) => (labels.push(describeBatch(batch)), app.store.commit(batch)) };
-    const product = await app.db.get<{ price_cents: number }>('SELECT price_cents FROM products WHERE product_id = ?', [input.productId]);
-    const full: CheckoutInput = { ...input, unitPriceCents: product!.price_cents, amountCents: product!.price_cents * input.qty };
-    await startSaga(app.checkout, full, {
-      store, logger: { info: () => undefined, warn: () => undefined, error: () => undefined }, clock: systemClock, random: Math.random,
-      owner: processOwner(), leaseMs: settings.leaseMs, faults: faultInjector(plan),
-    }, { sagaId: newSagaId() });
+    const settings = scenarioSettings(db, pgSchema);
+    const app = await openApp(settings, 'never');
+    try {
+      return await fn(app, settings);
+    } finally {
+      await app.close();
+    }
   } finally {
-    await app.close();
-    removeDatabase(copy);
+    await copies.drop(db);
   }
+}
+
+/** Runs one checkout and names each of its commits by what it records. */
+async function probeCommits(app: App, settings: GlobalSettings, input: Workspace['input'], plan: Parameters<typeof faultInjector>[0]): Promise<string[]> {
+  const labels: string[] = [];
+  const store: SagaStore = { ...app.store, commit: (batch) => (labels.push(describeBatch(batch)), app.store.commit(batch)) };
+  const product = await app.db.get<{ price_cents: number }>('SELECT price_cents FROM products WHERE product_id = ?', [input.productId]);
+  const full: CheckoutInput = { ...input, unitPriceCents: product!.price_cents, amountCents: product!.price_cents * input.qty };
+  await startSaga(app.checkout, full, {
+    store, logger: { info: () => undefined, warn: () => undefined, error: () => undefined }, clock: systemClock, random: Math.random,
+    owner: processOwner(), leaseMs: settings.leaseMs, faults: faultInjector(plan),
+  }, { sagaId: newSagaId() });
   return labels;
 }
 
@@ -127,12 +131,8 @@ export function exploredDefinition(): SagaDefinition<unknown> {
   return def as SagaDefinition<unknown>;
 }
 
-export function removeDatabase(path: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
-}
-
-export function disposeWorkspace(ws: Workspace): void {
-  rmSync(ws.dir, { recursive: true, force: true });
+export async function disposeWorkspace(ws: Workspace): Promise<void> {
+  await disposeTemplate(ws.source);
 }
 
 /** The scenarios of one depth (depth 2 is built from depth 1's results). */
@@ -151,16 +151,13 @@ export function findScenario(ws: Workspace, id: string): Scenario {
   }
 }
 
-let copies = 0;
-
-/** One scenario on a fresh copy of the template, which is removed afterwards. */
-export async function runOnCopy(ws: Workspace, scenario: Scenario): Promise<ScenarioResult> {
-  const copy = join(ws.dir, `scenario-${process.pid}-${++copies}.db`);
-  copyFileSync(ws.template, copy);
+/** One scenario on a fresh copy of the template, which is dropped afterwards. */
+export async function runOnCopy(ws: Workspace, copies: Copies, scenario: Scenario): Promise<ScenarioResult> {
+  const db = await copies.make();
   try {
-    return await runScenario(scenario, { settings: scenarioSettings(copy), input: ws.input });
+    return await runScenario(scenario, { settings: scenarioSettings(db, ws.pgSchema), input: ws.input });
   } finally {
-    removeDatabase(copy);
+    await copies.drop(db);
   }
 }
 
@@ -175,9 +172,14 @@ export async function runAll(ws: Workspace, scenarios: readonly Scenario[], opts
     opts.onResult(r);
   };
   if (opts.jobs <= 1 || scenarios.length < 2 || opts.workerCommand === undefined) {
-    for (const s of scenarios) {
-      if (opts.signal?.aborted) break;
-      record(await runOnCopy(ws, s));
+    const copies = copiesOf(ws.source);
+    try {
+      for (const s of scenarios) {
+        if (opts.signal?.aborted) break;
+        record(await runOnCopy(ws, copies, s));
+      }
+    } finally {
+      await copies.close();
     }
     return results;
   }
@@ -200,7 +202,7 @@ function runWorker(ws: Workspace, ids: readonly string[], command: readonly stri
     const child = spawn(exe, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     const stop = () => child.kill('SIGTERM');
     signal?.addEventListener('abort', stop, { once: true });
-    const task: WorkerTask = { workspace: { dir: ws.dir, template: ws.template, input: ws.input, shape: ws.shape }, ids };
+    const task: WorkerTask = { workspace: { source: ws.source, pgSchema: ws.pgSchema, input: ws.input, shape: ws.shape }, ids };
     child.stdin.end(JSON.stringify(task));
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.trim() !== '') record(JSON.parse(line) as ScenarioResult);
@@ -218,8 +220,13 @@ function runWorker(ws: Workspace, ids: readonly string[], command: readonly stri
 export async function runWorkerTask(task: WorkerTask, signal: AbortSignal, write: (line: string) => void): Promise<void> {
   const definition = exploredDefinition();
   const ws: Workspace = { ...task.workspace, definition };
-  for (const id of task.ids) {
-    if (signal.aborted) break;
-    write(`${JSON.stringify(await runOnCopy(ws, scenarioById(definition, ws.shape, id)))}\n`);
+  const copies = copiesOf(ws.source);
+  try {
+    for (const id of task.ids) {
+      if (signal.aborted) break;
+      write(`${JSON.stringify(await runOnCopy(ws, copies, scenarioById(definition, ws.shape, id)))}\n`);
+    }
+  } finally {
+    await copies.close();
   }
 }

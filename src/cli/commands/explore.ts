@@ -1,4 +1,4 @@
-import { isPostgresUrl } from '../../store/postgres/url.js';
+import { isPostgresUrl, redactUrl } from '../../store/postgres/url.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { FaultPlan } from '../../engine/faults.js';
 import { disposeWorkspace, findScenario, prepareWorkspace, runAll, runWorkerTask, scenariosFor, SCENARIO_STEP_TIMEOUT_MS, type WorkerTask, type Workspace } from '../../explore/explore.js';
@@ -28,15 +28,11 @@ export async function exploreCommand(flags: ExploreFlags, ctx: CommandContext): 
   if (flags.worker) return worker(ctx);
   if (flags.json && flags.markdown) throw new UsageError('--json and --markdown each choose the output: give one of them', 'conflicting_options');
   if (flags.case !== undefined && flags.depth !== undefined) throw new UsageError('--case names one scenario, whatever its depth: leave out --depth', 'conflicting_options');
-  // The explored database is never written: it is copied first. Only a SQLite file can be copied
-  // that way today.
-  if (isPostgresUrl(ctx.settings.db)) {
-    throw new UsageError('saga explore copies a SQLite database for each scenario and cannot copy a PostgreSQL one yet: give --db a SQLite file, or leave --db out to explore a freshly seeded database', 'invalid_value');
-  }
-  const explicitDb = ctx.sources.flags.db !== undefined || ctx.sources.env.SAGA_DB !== undefined || ctx.sources.dotenv.SAGA_DB !== undefined;
+  // The explored database is never written: scenarios run on copies of it.
+  const explicitDb = ctx.sources.flags.db !== undefined || isPostgresUrl(ctx.settings.db) || ctx.sources.env.SAGA_DB !== undefined || ctx.sources.dotenv.SAGA_DB !== undefined;
   const source = explicitDb ? ctx.settings.db : undefined;
   const started = performance.now();
-  const ws = await prepareWorkspace(source);
+  const ws = await prepareWorkspace(source, ctx.settings.pgSchema);
   const interrupts = listenForInterrupts(() => undefined);
   interrupts.signal.addEventListener('abort', () => ctx.stderr.write('\nsaga: interrupted: finishing the scenarios in flight, then printing what was covered\n'), { once: true });
   try {
@@ -73,7 +69,7 @@ export async function exploreCommand(flags: ExploreFlags, ctx: CommandContext): 
     return violations === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
     interrupts.dispose();
-    disposeWorkspace(ws);
+    await disposeWorkspace(ws);
   }
 }
 
@@ -100,13 +96,15 @@ async function oneCase(ws: Workspace, scenario: Scenario, source: string | undef
  * takes injected faults.
  */
 export function replay(id: string, ws: Workspace, source: string | undefined): string[] {
-  const db = source === undefined ? '' : ` --db ${quote(source)}`;
+  // Never a password in output: a PostgreSQL URL is shown with *** in its place.
+  const db = source === undefined ? '' : ` --db ${quote(isPostgresUrl(source) ? redactUrl(source) : source)}`;
   const commands = [`saga explore --case ${id}${db}`];
   if (id.includes('/')) return commands;
   const scenario = findScenario(ws, id);
   const flags = checkoutFlags(scenario.plan);
   if (flags === undefined) return commands;
-  const copy = source === undefined ? 'saga seed --db replay.db' : `cp ${quote(source)} replay.db`;
+  // On PostgreSQL the plain commands run on a SQLite copy of the demo: the fault is the same.
+  const copy = source === undefined || isPostgresUrl(source) ? 'saga seed --db replay.db' : `cp ${quote(source)} replay.db`;
   const crash = scenario.plan.crashAt === undefined || scenario.plan.crashAt.length === 0 ? '' : `SAGA_CRASH_AT=${scenario.plan.crashAt.join(',')} `;
   const { productId, qty, customerId } = ws.input;
   const timeout = scenario.plan.mode === 'timeout' ? ` --step-timeout ${SCENARIO_STEP_TIMEOUT_MS}` : '';
