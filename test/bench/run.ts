@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the engine against a hand-written baseline, cold start against bare node, and
- * `list` / `show` on 100,000 sagas, all in one process run on this machine. Prints a table and
+ * `list` / `show` on 100,000 sagas, and `saga explore` at depth 1 and 2, all in one run on this machine. Prints a table and
  * writes the same figures to test/bench/results.json. Figures are medians of several rounds that
  * alternate engine and baseline, so a noisy neighbour hurts both alike.
  *
@@ -261,6 +261,32 @@ async function historyRows() {
   };
 }
 
+/**
+ * `saga explore` as a user runs it (the built CLI, its own summary): depth 1 in one process and
+ * depth 2 with --jobs 2, medians of EXPLORE_ROUNDS runs. Targets: depth 1 within 10 s, depth 2
+ * within 2 minutes.
+ */
+function exploreRows() {
+  const rounds = Number(process.env.BENCH_EXPLORE_ROUNDS ?? 3);
+  const run = (args: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/saga.cjs'), 'explore', '--json', ...args], { cwd: work, encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`saga explore ${args.join(' ')} failed (exit ${r.status}): ${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { scenarios: number; violations: number; seconds: number; scenariosPerSecond: number };
+    return out;
+  };
+  const row = (label: string, args: string[]) => {
+    const runs = Array.from({ length: rounds }, () => run(args));
+    return {
+      label,
+      scenarios: runs[0]!.scenarios,
+      violations: Math.max(...runs.map((x) => x.violations)),
+      seconds: Math.round(median(runs.map((x) => x.seconds)) * 10) / 10,
+      scenariosPerSecond: Math.round(median(runs.map((x) => x.scenariosPerSecond))),
+    };
+  };
+  return [row('depth 1, 1 process', []), row('depth 2, --jobs 2', ['--depth', '2', '--jobs', '2'])];
+}
+
 const coldLine = (c: Awaited<ReturnType<typeof coldStart>>) =>
   `cold start on Node ${process.version} (median of ${c.runs}): saga checkout ${c.sagaCheckoutMs} ms, node -e "require('better-sqlite3')" ${c.nodeRequireMs} ms: ${c.ratio}x` +
   ` (saga --version ${c.sagaVersionMs} ms, ${Math.round((c.sagaVersionMs / c.nodeRequireMs) * 100) / 100}x; SQLite work alone, test/bench/cold-floor.cjs, ${c.sqliteFloorMs} ms, ${Math.round((c.sqliteFloorMs / c.nodeRequireMs) * 100) / 100}x)`;
@@ -278,9 +304,10 @@ const throughput = await throughputRows();
 const postgres = await postgresRows();
 const cold = await coldStart();
 const history = await historyRows();
+const explore = exploreRows();
 rmSync(work, { recursive: true, force: true });
 
-const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history };
+const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history, explore };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
 const pad = (s: unknown, w: number) => String(s).padEnd(w);
@@ -293,4 +320,6 @@ for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.eng
 console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
 console.log(`\n${coldLine(cold)}`);
 console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
+console.log(`\nsaga explore on SQLite (median of rounds)`);
+for (const r of explore) console.log(`${pad(r.label, 22)}${r.scenarios} scenarios, ${r.violations} violations, ${r.seconds} s, ${r.scenariosPerSecond} scenarios/s`);
 console.log('\nwritten to test/bench/results.json');
