@@ -39,11 +39,21 @@ export interface Workspace {
  * Settings every scenario runs with: a short step timeout, so a timeout costs milliseconds, and no
  * backoff between retries; `normal` sync, since a simulated crash never loses the page cache.
  */
-function scenarioSettings(db: string, pgSchema: string): GlobalSettings {
-  return resolveGlobals({ flags: { db }, env: { SAGA_STEP_TIMEOUT_MS: String(SCENARIO_STEP_TIMEOUT_MS), SAGA_RETRY_BASE_MS: '0', SAGA_SYNC: 'normal', SAGA_PG_SCHEMA: pgSchema }, dotenv: {} });
+function scenarioSettings(db: string, pgSchema: string, stepTimeoutMs = STEP_TIMEOUT_MS): GlobalSettings {
+  return resolveGlobals({ flags: { db }, env: { SAGA_STEP_TIMEOUT_MS: String(stepTimeoutMs), SAGA_RETRY_BASE_MS: '0', SAGA_SYNC: 'normal', SAGA_PG_SCHEMA: pgSchema }, dotenv: {} });
 }
 
-export const SCENARIO_STEP_TIMEOUT_MS = 20;
+/**
+ * A scenario that injects timeouts waits out each one, so its step timeout is short; every other
+ * scenario keeps a long one, so that a slow moment of a loaded machine is never mistaken for a
+ * timeout (which would change what the scenario tests).
+ */
+export const TIMEOUT_SCENARIO_STEP_TIMEOUT_MS = 60;
+const STEP_TIMEOUT_MS = 10_000;
+
+function stepTimeoutFor(scenario: Scenario): number {
+  return scenario.plan.mode === 'timeout' ? TIMEOUT_SCENARIO_STEP_TIMEOUT_MS : STEP_TIMEOUT_MS;
+}
 
 export async function prepareWorkspace(db: string | undefined, pgSchema: string): Promise<Workspace> {
   if (db !== undefined && !isPostgresUrl(db) && !existsSync(db)) {
@@ -110,13 +120,22 @@ async function probeCommits(app: App, settings: GlobalSettings, input: Workspace
   return labels;
 }
 
-/** What a commit records, in a few words: `inventory, payment started`, `order, shipping → completed`. */
+/** What a commit records, in a few words: `inventory, payment started`, `payment ok, order, shipping → completed`. */
 function describeBatch(batch: Batch): string {
   const parts: string[] = [];
   for (const op of batch.ops) {
-    if (op.op === 'event') parts.push(`${op.event.step}${op.event.phase === 'compensation' ? ' undo' : ''} ${op.event.event}`);
-    else if (op.op === 'local') parts.push(`${op.step}${op.phase === 'compensation' ? ' undone' : ''}`);
-    else if (op.op === 'status') parts.push(`→ ${op.status}`);
+    if (op.op === 'event') {
+      const undo = op.event.phase === 'compensation';
+      const word = { started: undo ? 'undo started' : 'started', succeeded: undo ? 'undone' : 'ok', failed: undo ? 'undo failed' : 'failed', retrying: undo ? 'undo retrying' : 'retrying' }[op.event.event];
+      // A step that started and failed in one commit: its failure says it all.
+      const previous = parts[parts.length - 1];
+      if (previous === `${op.event.step} ${undo ? 'undo started' : 'started'}`) parts.pop();
+      parts.push(`${op.event.step} ${word}`);
+    } else if (op.op === 'local') {
+      parts.push(`${op.step}${op.phase === 'compensation' ? ' undone' : ''}`);
+    } else if (op.op === 'status') {
+      parts.push(`→ ${op.status}`);
+    }
   }
   return parts.join(', ').replaceAll(', →', ' →');
 }
@@ -127,7 +146,7 @@ function describeBatch(batch: Batch): string {
  */
 export function exploredDefinition(): SagaDefinition<unknown> {
   const unused = () => Promise.reject(new Error('the explored definition is not run'));
-  const def = checkoutSaga({ provider: { charge: unused, refund: unused }, now: Date.now, timeoutMs: SCENARIO_STEP_TIMEOUT_MS, retryBaseDelayMs: 0 });
+  const def = checkoutSaga({ provider: { charge: unused, refund: unused }, now: Date.now, timeoutMs: STEP_TIMEOUT_MS, retryBaseDelayMs: 0 });
   return def as SagaDefinition<unknown>;
 }
 
@@ -155,7 +174,7 @@ export function findScenario(ws: Workspace, id: string): Scenario {
 export async function runOnCopy(ws: Workspace, copies: Copies, scenario: Scenario): Promise<ScenarioResult> {
   const db = await copies.make();
   try {
-    return await runScenario(scenario, { settings: scenarioSettings(db, ws.pgSchema), input: ws.input });
+    return await runScenario(scenario, { settings: scenarioSettings(db, ws.pgSchema, stepTimeoutFor(scenario)), input: ws.input });
   } finally {
     await copies.drop(db);
   }

@@ -1,7 +1,7 @@
 import { isPostgresUrl, redactUrl } from '../../store/postgres/url.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { FaultPlan } from '../../engine/faults.js';
-import { disposeWorkspace, findScenario, prepareWorkspace, runAll, runWorkerTask, scenariosFor, SCENARIO_STEP_TIMEOUT_MS, type WorkerTask, type Workspace } from '../../explore/explore.js';
+import { disposeWorkspace, findScenario, prepareWorkspace, runAll, runWorkerTask, scenariosFor, TIMEOUT_SCENARIO_STEP_TIMEOUT_MS, type WorkerTask, type Workspace } from '../../explore/explore.js';
 import type { Scenario } from '../../explore/fault-space.js';
 import type { ScenarioResult } from '../../explore/run-scenario.js';
 import type { CommandContext } from '../context.js';
@@ -107,7 +107,7 @@ export function replay(id: string, ws: Workspace, source: string | undefined): s
   const copy = source === undefined || isPostgresUrl(source) ? 'saga seed --db replay.db' : `cp ${quote(source)} replay.db`;
   const crash = scenario.plan.crashAt === undefined || scenario.plan.crashAt.length === 0 ? '' : `SAGA_CRASH_AT=${scenario.plan.crashAt.join(',')} `;
   const { productId, qty, customerId } = ws.input;
-  const timeout = scenario.plan.mode === 'timeout' ? ` --step-timeout ${SCENARIO_STEP_TIMEOUT_MS}` : '';
+  const timeout = scenario.plan.mode === 'timeout' ? ` --step-timeout ${TIMEOUT_SCENARIO_STEP_TIMEOUT_MS}` : '';
   commands.push(`${copy} && ${crash}saga checkout --db replay.db --product ${productId} --qty ${qty} --customer ${customerId}${flags}${timeout}; saga recover --db replay.db; saga verify --db replay.db`);
   return commands;
 }

@@ -68,13 +68,22 @@ export function renderMatrix(results: readonly ScenarioResult[], color: boolean)
     if (mine.length === 0) continue;
     const g = grid(mine);
     const header = ['', ...g.columns.map((_, i) => String(i + 1))];
-    const body = g.rows.map((row) => [shorten(row, 44), ...g.columns.map((col) => {
+    // A commit's row is named by its number; what it records is listed below the matrix.
+    const commits: string[] = [];
+    const label = (row: string) => {
+      const m = /^((?:rollback )?commit \d+): (.*)$/.exec(row);
+      if (m === null) return shorten(row, 50);
+      commits.push(`${m[1]!}: ${m[2]!}`);
+      return m[1]!;
+    };
+    const body = g.rows.map((row) => [label(row), ...g.columns.map((col) => {
       const r = g.cells.get(`${row}\u0000${col}`);
       return r === undefined ? c.dim('·') : paint(c, r.cell);
     })]);
     out.push(c.bold(depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'));
     out.push(table([header, ...body]));
     out.push(c.dim(wrap(g.columns.map((col, i) => `${i + 1} ${col}`), 80)));
+    if (commits.length > 0) out.push(c.dim(`what each commit records:\n${commits.map((line) => `  ${line}`).join('\n')}`));
     out.push('');
   }
   out.push(c.dim(LEGEND));
