@@ -12,29 +12,20 @@
  * so recovery takes it over at once, as it does after a real SIGKILL. test/faults/crash-recovery
  * keeps real SIGKILLs of the real CLI for a representative sample.
  */
-import { spawnSync } from 'node:child_process';
 import { findProduct } from '../../src/checkout/queries.js';
 import type { CheckoutInput } from '../../src/checkout/checkout-saga.js';
 import { openApp, type App } from '../../src/cli/app.js';
 import { resolveFaults, resolveGlobals } from '../../src/cli/settings.js';
 import { faultInjector } from '../../src/engine/faults.js';
 import { localMachine, processOwner } from '../../src/engine/process-identity.js';
+import { crashedOwner } from '../../src/explore/run-scenario.js';
 import { recoverAbandonedSagas, type RecoveryResult } from '../../src/engine/recovery.js';
 import { SimulatedCrashError } from '../../src/engine/attempt.js';
 import { systemClock } from '../../src/engine/clock.js';
 import { startSaga, type SagaOutcome } from '../../src/engine/runner.js';
 import { newSagaId } from '../../src/engine/saga-id.js';
-import type { Owner } from '../../src/engine/store.js';
 import { createLogger } from '../../src/log.js';
 import type { CheckoutSpec, Shop } from './helpers.js';
-
-/** A pid that belonged to a process that has exited: the owner of a saga whose process crashed. */
-const DEAD_PID = spawnSync(process.execPath, ['-e', '0']).pid;
-
-function crashedOwner(): Owner {
-  const live = processOwner();
-  return { ...live, id: live.id.replace(`:${process.pid}:`, `:${DEAD_PID}:`), pid: DEAD_PID };
-}
 
 async function withApp<T>(shop: Shop, env: Record<string, string>, fn: (app: App, settings: ReturnType<typeof resolveGlobals>) => Promise<T>): Promise<T> {
   const settings = resolveGlobals({ flags: { db: shop.db }, env: { SAGA_RETRY_BASE_MS: '5', ...env }, dotenv: {} });
