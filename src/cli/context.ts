@@ -52,7 +52,8 @@ export function commandLogger(ctx: CommandContext, opts: { console?: boolean } =
   return createLogger({
     level: ctx.settings.logLevel,
     logFile: ctx.settings.logFile,
-    ...(opts.console === false ? {} : { console: ctx.stderr }),
+    // --quiet only drops the console copy: the log file keeps every line.
+    ...(opts.console === false || ctx.settings.quiet ? {} : { console: ctx.stderr }),
     color: ctx.colorErr,
     onFileError: (err) => ctx.stderr.write(`saga: cannot write to ${ctx.settings.logFile} (${err.message}); continuing without the log file\n`),
   });
