@@ -44,9 +44,9 @@ export interface DotEnv {
 const ASSIGNMENT = /^\s*(?:export\s+)?([A-Za-z_][\w.-]*)\s*=\s*(.*)$/;
 
 /**
- * `./.env`, parsed by Node's `util.parseEnv` (the values), and scanned line by line for what
- * parseEnv drops without a word: a line that is not KEY=VALUE. A quoted value may span lines; its
- * continuation lines are not mistaken for malformed ones.
+ * `./.env`, scanned line by line for lines that are not KEY=VALUE (Node's `util.parseEnv` would
+ * silently glue such a line to the next one, losing both), then parsed by parseEnv without them.
+ * A quoted value may span lines; its continuation lines are not mistaken for malformed ones.
  */
 export function readDotEnvFile(cwd: string): DotEnv {
   const path = `${cwd}/.env`;
@@ -55,24 +55,26 @@ export function readDotEnvFile(cwd: string): DotEnv {
   const lines: Record<string, number> = {};
   const ignored: { line: number; text: string }[] = [];
   let openQuote: string | undefined;
-  text.split(/\r?\n/).forEach((raw, i) => {
+  const kept = text.split(/\r?\n/).map((raw, i) => {
     if (openQuote !== undefined) {
       if (raw.includes(openQuote)) openQuote = undefined;
-      return;
+      return raw;
     }
     const trimmed = raw.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
+    if (trimmed === '' || trimmed.startsWith('#')) return raw;
     const m = ASSIGNMENT.exec(raw);
     if (m === null) {
+      // Left in, parseEnv would join it to the next line and lose that setting too.
       ignored.push({ line: i + 1, text: shownLine(trimmed) });
-      return;
+      return '';
     }
     lines[m[1]!] = i + 1;
     const value = m[2]!;
     const quote = value[0];
     if ((quote === '"' || quote === "'" || quote === '`') && !value.slice(1).includes(quote)) openQuote = quote;
+    return raw;
   });
-  return { values: parseEnv(text) as Record<string, string>, lines, ignored };
+  return { values: parseEnv(kept.join('\n')) as Record<string, string>, lines, ignored };
 }
 
 /**

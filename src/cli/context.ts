@@ -4,6 +4,7 @@ import type { Sources } from '../config.js';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GlobalSettings } from './settings.js';
+import type { OnLockWait } from '../store/sqlite/lock-wait.js';
 
 /** What main.ts hands every command: resolved settings and where to write. */
 export interface CommandContext {
@@ -69,4 +70,14 @@ export function outputWidth(ctx: Pick<CommandContext, 'stdout' | 'sources'>): nu
   if (columns !== undefined && /^\d{1,4}$/.test(columns) && Number(columns) >= 20) return Number(columns);
   const out = ctx.stdout as { isTTY?: boolean; columns?: number };
   return out.isTTY === true && typeof out.columns === 'number' && out.columns > 0 ? out.columns : undefined;
+}
+
+/**
+ * What a command passes to `openApp` so that a wait on another process's SQLite write lock is
+ * said once, on stderr, instead of looking like a hang.
+ */
+export function lockWaitNotice(ctx: CommandContext): OnLockWait {
+  return ({ database, budgetMs }) => {
+    ctx.stderr.write(`saga: waiting for another process's write lock on ${database} (up to ${budgetMs / 1000} s; Ctrl-C to give up)\n`);
+  };
 }

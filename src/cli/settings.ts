@@ -50,8 +50,19 @@ function databaseSetting(sources: Sources): string {
     return checkedDatabase(flag);
   }
   for (const from of [sources.env, sources.dotenv]) {
-    if (from.SAGA_DB) return checkedDatabase(from.SAGA_DB);
-    if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return checkedDatabase(from.DATABASE_URL);
+    for (const key of ['SAGA_DB', 'DATABASE_URL'] as const) {
+      const value = from[key];
+      if (!value || (key === 'DATABASE_URL' && !isPostgresUrl(value))) continue;
+      try {
+        return checkedDatabase(value);
+      } catch (err) {
+        // Said with where the value was set: a URL in .env is otherwise hard to find.
+        if (!(err instanceof UsageError)) throw err;
+        const line = sources.dotenvLines?.[key];
+        const where = from === sources.env ? `environment variable ${key}` : `${line === undefined ? '.env' : `.env:${line}`}: ${key}`;
+        throw new UsageError(`${where}: ${err.message}`, err.code);
+      }
+    }
   }
   return DEFAULTS.SAGA_DB;
 }

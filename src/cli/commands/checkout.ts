@@ -11,7 +11,7 @@ import { DatabaseFailedError, ExitCode, exitCodeOfStatus, SagaError, signalExitC
 import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
 import { openApp } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 import { sagaProgress } from '../saga-progress.js';
 import { describeInjected, resolveFaultSettings } from '../settings.js';
@@ -41,6 +41,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
     },
     injector,
+    lockWaitNotice(ctx),
   );
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);

@@ -3,7 +3,7 @@ import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '.
 import { systemClock } from '../../engine/clock.js';
 import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { openApp, type App } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 
 export interface RecoverFlags {
@@ -24,7 +24,7 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
   const { logger, close } = commandLogger(ctx);
   let app: App;
   try {
-    app = await openApp(ctx.settings, 'never');
+    app = await openApp(ctx.settings, 'never', undefined, undefined, lockWaitNotice(ctx));
   } catch (err) {
     close();
     throw err;
