@@ -144,7 +144,9 @@ export function resolveFaultSettings(sources: Sources): { plan: FaultPlan; injec
   const injected: InjectedFault[] = [];
   const said = (...set: ({ said: string } | undefined)[]) => set.flatMap((x) => (x === undefined ? [] : [x.said]));
   if (plan.failAt !== undefined) {
-    injected.push({ phase: 'action', step: plan.failAt, mode: plan.mode ?? 'error', times: plan.times ?? null, from: said(failAtSet, modeSet, plan.times === undefined ? undefined : timesSet) });
+    // A count means something only to the modes that fail several attempts.
+    const counted = plan.times !== undefined && (plan.mode === 'transient' || plan.mode === 'timeout');
+    injected.push({ phase: 'action', step: plan.failAt, mode: plan.mode ?? 'error', times: counted ? plan.times! : null, from: said(failAtSet, modeSet, counted ? timesSet : undefined) });
   }
   if (plan.failCompensation !== undefined) {
     injected.push({

@@ -10,7 +10,7 @@ import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../err
 import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
 import { openApp, type App } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 import { databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
@@ -56,7 +56,7 @@ const BENCH_CHILD = 'SAGA_BENCH_CHILD';
 async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => void): Promise<number> {
   checkLogFile(ctx.settings.logFile);
   if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx, announce);
-  const app = await openApp(ctx.settings, 'if-missing');
+  const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   try {
     await checkProduct(app, flags.product ?? 101);
   } catch (err) {
