@@ -11,11 +11,18 @@ import { BACKENDS } from '../support/backends.js';
 import { readLog, type LogLine } from '../support/cli.js';
 import { checkoutArgs, closeReaders, expectHealthy, explain, linesOf, newShop, readState, saga, startIn, waitFor, type Shop } from '../faults/helpers.js';
 
-afterAll(() => closeReaders());
+const children: ReturnType<typeof startIn>['child'][] = [];
+
+// A command that never ended (a failing test) must not outlive the run.
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await closeReaders();
+});
 
 /** Starts a command and keeps what it has written to stderr so far, to look at while it runs. */
 function running(shop: Shop, args: readonly string[], env?: Record<string, string>) {
   const started = startIn(shop, args, env);
+  children.push(started.child);
   let stderr = '';
   started.child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return { ...started, stderr: () => stderr, alive: () => started.child.exitCode === null && started.child.signalCode === null };
