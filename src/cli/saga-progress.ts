@@ -7,8 +7,11 @@ import type { EngineLogger } from '../engine/runner.js';
 export interface SagaProgress {
   /** The logger to give the engine: every record goes on to `logger` unchanged. */
   readonly logger: EngineLogger;
-  /** What the first signal lets happen, such as "finishing payment (at most 5 s), then rolling back". */
-  describe(): string;
+  /**
+   * What the first signal lets happen, such as "finishing payment (at most 5 s), then rolling
+   * back"; undefined when it stops at once (a wait on another process's saga), and says so then.
+   */
+  describe(): string | undefined;
   /** This process waits for a saga another process drives (an idempotency key in use). */
   waitingFor(sagaId: string): void;
 }
@@ -44,7 +47,7 @@ export function sagaProgress(logger: EngineLogger, shape: SagaShape): SagaProgre
     },
     waitingFor: (sagaId) => (waitingFor = sagaId),
     describe() {
-      if (waitingFor !== undefined) return `stopping the wait; saga ${waitingFor} goes on in the process driving it`;
+      if (waitingFor !== undefined) return undefined;
       const step = typeof last.step === 'string' ? last.step : undefined;
       const { event, phase } = last;
       if (event === 'completed' || event === 'compensated' || event === 'stuck') return 'the saga has ended; finishing up';

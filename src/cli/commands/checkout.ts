@@ -61,7 +61,10 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     });
     let sagaId = newSagaId();
     const interrupts = listenForInterrupts({
-      onFirst: (sig) => ctx.stderr.write(`saga: interrupted: ${progress.describe()}; ${again(sig)} to stop now\n`),
+      onFirst: (sig) => {
+        const what = progress.describe();
+        if (what !== undefined) ctx.stderr.write(`saga: interrupted: ${what}; ${again(sig)} to stop now\n`);
+      },
       onSecond: (sig) => {
         ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
         close();
