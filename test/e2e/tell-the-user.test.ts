@@ -185,6 +185,14 @@ describe.concurrent('.env lines saga cannot use are named', () => {
     ]);
   });
 
+  it('a misspelt SAGA_ setting: one warning with file and line, and the run goes on', async () => {
+    const shop = await newShop(sqlite);
+    writeFileSync(join(shop.dir, '.env'), 'SAGA_SYNC=full\nSAGA_FAIL_ATT=payment\nOTHER_TOOL=1\n');
+    const run = await saga(shop, [...checkoutArgs(), '--quiet']);
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.stderr).toBe('saga: .env:2: SAGA_FAIL_ATT is not a saga setting (ignored); see .env.example for the settings\n');
+  });
+
   it('a bad value says whether it came from .env (with its line) or the environment', async () => {
     const shop = await newShop(sqlite);
     writeFileSync(join(shop.dir, '.env'), 'LOG_LEVEL=info\n\nSAGA_SYNC=sometimes\n');
