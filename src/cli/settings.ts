@@ -171,8 +171,7 @@ export function describeInjected(fault: InjectedFault): string {
   const what = fault.phase === 'action' ? `a failure at ${fault.step}` : `a failure into the compensation of ${fault.step}`;
   const times = fault.times === null ? '' : `, ${fault.times} time(s)`;
   const flag = fault.phase === 'action' ? '--fail-at' : '--fail-compensation';
-  const fromFlagsOnly = fault.from.every((f) => f.startsWith('--'));
-  return `injecting ${what} (${fault.mode}${times}) as set by ${fault.from.join(', ')}${fromFlagsOnly ? '' : `; \`${flag} none\` turns it off for one run`}`;
+  return `injecting ${what} (${fault.mode}${times}) as set by ${fault.from.join(', ')}; \`${flag} none\` turns it off for one run`;
 }
 
 /** SAGA_DELAY_AT (tests only): `<point>=<ms>`, comma-separated. */

@@ -51,8 +51,9 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const input: CheckoutInput = { productId: product.productId, qty: flags.qty, customerId, unitPriceCents: product.priceCents, amountCents: product.priceCents * flags.qty };
     const requestHash = `product=${input.productId};qty=${input.qty};customer=${input.customerId}`;
 
-    // A fault set in .env and forgotten fails every checkout: always say what is injected and why.
-    for (const fault of injected) ctx.stderr.write(`saga: ${describeInjected(fault)}\n`);
+    // A fault set in .env or the environment and forgotten fails every checkout: say where it was
+    // set. One asked for by a flag on this very command line needs no such reminder.
+    for (const fault of injected) if (!fault.from.every((f) => f.startsWith('--'))) ctx.stderr.write(`saga: ${describeInjected(fault)}\n`);
     const { logger, close } = commandLogger(ctx);
     const def = app.checkout;
     const progress = sagaProgress(logger, {
@@ -96,7 +97,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
         },
         onSaga: (id) => (sagaId = id),
       }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
-      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, injectedFaults: injected };
+      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, ...(injected.length === 0 ? {} : { injectedFaults: injected }) };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
