@@ -1,4 +1,5 @@
 import type { Db } from '../store/sqlite/open.js';
+import { whenUnlocked } from '../store/sqlite/lock-wait.js';
 import { statementCache } from '../store/sqlite/statements.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
@@ -22,7 +23,7 @@ export function sqlitePaymentProvider(db: Db, now: () => number = Date.now): Pay
   });
   const refund = db.transaction((req: { key: string; chargeKey: string }) => apply(planRefund(req, entry(req.key), entry(req.chargeKey), now())));
   return {
-    charge: async (req) => charge.immediate(req),
-    refund: async (req) => refund.immediate(req),
+    charge: (req) => whenUnlocked(db, () => charge.immediate(req)),
+    refund: (req) => whenUnlocked(db, () => refund.immediate(req)),
   };
 }

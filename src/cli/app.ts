@@ -10,6 +10,7 @@ import { SagaError, UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { migrateSqlite } from '../store/sqlite/migrate.js';
+import type { OnLockWait } from '../store/sqlite/lock-wait.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
@@ -50,20 +51,21 @@ export interface Backend {
  * new database gets its demo catalog in the same transaction that creates its tables, so a
  * process that finds the tables always finds the catalog, whoever created them and even if that
  * process died right after. `beforeCreate` runs before a new database is made, so a command can
- * refuse bad input first and leave nothing behind.
+ * refuse bad input first and leave nothing behind. `onLockWait` is told when a SQLite write
+ * waits on another process's lock for more than a moment, so the command can say so.
  */
-export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults): Promise<App> {
+export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults, onLockWait?: OnLockWait): Promise<App> {
   // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
   const backend = isPostgresUrl(settings.db)
     ? await (await import('./app-postgres.js')).openPostgresBackend(settings, create, beforeCreate)
-    : openSqliteBackend(settings, create, beforeCreate);
+    : openSqliteBackend(settings, create, beforeCreate, onLockWait);
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');
   const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
   return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), close: () => backend.db.close() };
 }
 
-function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Backend {
+function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, onLockWait?: OnLockWait): Backend {
   const { exists } = checkDatabasePath(settings.db);
   if (!exists && create !== 'if-missing') throw noDatabase(settings.db);
   const unwritable = settings.db === ':memory:' ? undefined : exists ? whyUnwritable(settings.db) : whyUncreatable(settings.db);
@@ -71,7 +73,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   if (!exists) beforeCreate?.();
   // Read from a copy (migrated there if it is older): the original stays exactly as it was.
   const snapshot = unwritable === undefined ? undefined : snapshotCopy(settings.db);
-  const raw = openSqlite(snapshot?.path ?? settings.db, { durability: settings.durability, mustExist: exists });
+  const raw = openSqlite(snapshot?.path ?? settings.db, { durability: settings.durability, mustExist: exists, ...(onLockWait === undefined ? {} : { onLockWait }) });
   try {
     const { created } = migrateSqlite(raw, settings.db, { initialWrites: seedWrites() });
     const db = sqliteDatabase(raw, settings.db);

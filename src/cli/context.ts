@@ -4,6 +4,7 @@ import type { Sources } from '../config.js';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GlobalSettings } from './settings.js';
+import type { OnLockWait } from '../store/sqlite/lock-wait.js';
 
 /** What main.ts hands every command: resolved settings and where to write. */
 export interface CommandContext {
@@ -52,7 +53,8 @@ export function commandLogger(ctx: CommandContext, opts: { console?: boolean } =
   return createLogger({
     level: ctx.settings.logLevel,
     logFile: ctx.settings.logFile,
-    ...(opts.console === false ? {} : { console: ctx.stderr }),
+    // --quiet only drops the console copy: the log file keeps every line.
+    ...(opts.console === false || ctx.settings.quiet ? {} : { console: ctx.stderr }),
     color: ctx.colorErr,
     onFileError: (err) => ctx.stderr.write(`saga: cannot write to ${ctx.settings.logFile} (${err.message}); continuing without the log file\n`),
   });
@@ -68,4 +70,14 @@ export function outputWidth(ctx: Pick<CommandContext, 'stdout' | 'sources'>): nu
   if (columns !== undefined && /^\d{1,4}$/.test(columns) && Number(columns) >= 20) return Number(columns);
   const out = ctx.stdout as { isTTY?: boolean; columns?: number };
   return out.isTTY === true && typeof out.columns === 'number' && out.columns > 0 ? out.columns : undefined;
+}
+
+/**
+ * What a command passes to `openApp` so that a wait on another process's SQLite write lock is
+ * said once, on stderr, instead of looking like a hang.
+ */
+export function lockWaitNotice(ctx: CommandContext): OnLockWait {
+  return ({ database, budgetMs }) => {
+    ctx.stderr.write(`saga: waiting for another process's write lock on ${database} (up to ${budgetMs / 1000} s; Ctrl-C to give up)\n`);
+  };
 }

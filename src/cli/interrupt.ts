@@ -11,13 +11,18 @@ export interface Interrupts {
   dispose(): void;
 }
 
-export function listenForInterrupts(onSecond: (signal: NodeJS.Signals) => void): Interrupts {
+/**
+ * `onFirst` says at once what the first signal will do: the work it lets finish can take as long
+ * as a step's timeout, and a silent wait after Ctrl-C reads as a hang. `onSecond` stops at once.
+ */
+export function listenForInterrupts(on: { onFirst(signal: NodeJS.Signals): void; onSecond(signal: NodeJS.Signals): void }): Interrupts {
   const controller = new AbortController();
   let received: NodeJS.Signals | undefined;
   const handler = (sig: NodeJS.Signals) => {
-    if (received !== undefined) return onSecond(sig);
+    if (received !== undefined) return on.onSecond(sig);
     received = sig;
     controller.abort(sig);
+    on.onFirst(sig);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
@@ -31,4 +36,9 @@ export function listenForInterrupts(onSecond: (signal: NodeJS.Signals) => void):
       process.off('SIGHUP', handler);
     },
   };
+}
+
+/** How to send the signal again, in the words of whoever sent it. */
+export function again(signal: NodeJS.Signals): string {
+  return signal === 'SIGINT' ? 'Ctrl-C again' : `${signal} again`;
 }

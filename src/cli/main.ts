@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
-import { readDotEnv, type Sources } from '../config.js';
+import { readDotEnvFile, SAGA_SETTINGS, type Sources } from '../config.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { wantsColor } from './color.js';
 import type { CommandContext } from './context.js';
@@ -39,7 +39,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   let password = '';
   const program = buildProgram(packageVersion(), async (name, options) => {
     const flags = { ...program.opts(), ...options };
-    const sources: Sources = { flags, env: process.env, dotenv: readDotEnv(process.cwd()) };
+    const dotenv = readDotEnvFile(process.cwd());
+    // A line .env cannot use is dropped by the parser without a word: say so, once per line.
+    for (const { line, text } of dotenv.ignored) stderr.write(`saga: .env:${line}: ignored ${JSON.stringify(text)}: not KEY=VALUE\n`);
+    // So is a misspelt setting (SAGA_FAIL_ATT=payment): it would change nothing, without a word.
+    for (const [key, line] of Object.entries(dotenv.lines)) {
+      if (key.startsWith('SAGA_') && !SAGA_SETTINGS.includes(key)) stderr.write(`saga: .env:${line}: ${key} is not a saga setting (ignored); see .env.example for the settings\n`);
+    }
+    const sources: Sources = { flags, env: process.env, dotenv: dotenv.values, dotenvLines: dotenv.lines };
     const settings = resolveGlobals(sources);
     if (isPostgresUrl(settings.db)) password = parsePostgresUrl(settings.db).password;
     const ctx: CommandContext = { sources, settings, stdout, stderr, color: wantsColor(stdout, process.env), colorErr: wantsColor(stderr, process.env) };

@@ -28,6 +28,16 @@ export function parseChoice<T extends string>(flag: string, choices: readonly T[
   };
 }
 
+/** An on/off environment variable: 1, true, yes or on; 0, false, no or off. */
+export function parseSwitch(name: string): (text: string) => boolean {
+  return (text) => {
+    const t = text.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+    if (['0', 'false', 'no', 'off'].includes(t)) return false;
+    throw new InvalidArgumentError(`${name} must be 1 (on) or 0 (off).`);
+  };
+}
+
 export const parseFailMode: (text: string) => FaultMode = parseChoice('--fail-mode', FAULT_MODES);
 export const parseCompensationFailMode: (text: string) => CompensationFaultMode = parseChoice('--fail-compensation-mode', COMPENSATION_FAULT_MODES);
 

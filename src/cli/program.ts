@@ -16,6 +16,7 @@ export function buildProgram(version: string, run: Run): Command {
     .version(version, '-V, --version')
     .option('--db <path|url>', 'SQLite database file, or a postgres:// URL (env SAGA_DB, or DATABASE_URL; default ./saga.db)', undefined)
     .option('--log-file <path>', 'append JSON log lines here (env SAGA_LOG_FILE)', undefined)
+    .option('-q, --quiet', 'no log lines on the console; summaries, results and warnings stay, and the log file keeps every line (env SAGA_QUIET=1)')
     .addOption(new Option('--sync <mode>', 'durability: full fsyncs every commit, normal survives a crash of saga but not of the machine (env SAGA_SYNC)').choices(['full', 'normal']))
     .showSuggestionAfterError()
     // Every subcommand's --help lists --db, --log-file and --sync too: they apply to all of them.
@@ -51,10 +52,10 @@ Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL 
     .option('--customer <id>', 'who pays (default: demo customer 1)', parseId('--customer', DEFAULT_CUSTOMER_ID))
     .option('--key <key>', 'idempotency key: rerunning with the same key replays the first outcome', parseKey)
     .option('--json', 'print exactly one JSON object on stdout; logs go to stderr')
-    .option('--fail-at <step>', `inject a failure into a step: ${CHECKOUT_STEPS.join(', ')} (env SAGA_FAIL_AT)`, parseChoice('--fail-at', CHECKOUT_STEPS))
+    .option('--fail-at <step>', `inject a failure into a step: ${CHECKOUT_STEPS.join(', ')}; none turns off SAGA_FAIL_AT for this run (env SAGA_FAIL_AT)`, parseChoice('--fail-at', [...CHECKOUT_STEPS, 'none']))
     .option('--fail-mode <mode>', `how --fail-at fails: ${FAULT_MODES.join(', ')} (default error; env SAGA_FAIL_MODE)`, parseFailMode)
     .option('--fail-times <n>', 'transient/timeout faults fail n attempts, then succeed; a compensation fault fails n times (env SAGA_FAIL_TIMES)', parseCount('--fail-times', 1, 100))
-    .option('--fail-compensation <step>', `make that step's compensation fail (env SAGA_FAIL_COMPENSATION)`, parseChoice('--fail-compensation', CHECKOUT_STEPS))
+    .option('--fail-compensation <step>', `make that step's compensation fail; none turns off SAGA_FAIL_COMPENSATION for this run (env SAGA_FAIL_COMPENSATION)`, parseChoice('--fail-compensation', [...CHECKOUT_STEPS, 'none']))
     .option('--fail-compensation-mode <mode>', `how: ${COMPENSATION_FAULT_MODES.join(', ')} (default transient; env SAGA_FAIL_COMPENSATION_MODE)`, parseCompensationFailMode)
     .option('--step-timeout <ms>', 'per-step timeout in milliseconds (env SAGA_STEP_TIMEOUT_MS, default 5000)', parseCount('--step-timeout', 1, 3_600_000))
     .addHelpText('after', `

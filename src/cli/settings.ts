@@ -1,12 +1,12 @@
 import { InvalidArgumentError } from 'commander';
-import { DEFAULTS, setting, type SettingKey, type Sources } from '../config.js';
+import { DEFAULTS, describeSetting, setting, settingFrom, type SettingKey, type Sources } from '../config.js';
 import { isPostgresUrl, isUrl, parsePgSchema, parsePostgresUrl, redactUrl } from '../store/postgres/url.js';
 import { DELAY_POINTS, type FaultPlan } from '../engine/faults.js';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS } from '../log-levels.js';
 import type { Durability } from '../store/sql.js';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
-import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode } from './parsers.js';
+import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode, parseSwitch } from './parsers.js';
 
 /** Settings every command shares, resolved once: flags > environment > .env > defaults. */
 export interface GlobalSettings {
@@ -19,6 +19,8 @@ export interface GlobalSettings {
   readonly stepTimeoutMs: number;
   readonly leaseMs: number;
   readonly retryBaseMs: number;
+  /** No log lines on the console (saga.log keeps them all); summaries and `saga:` notices stay. */
+  readonly quiet: boolean;
 }
 
 export function resolveGlobals(sources: Sources): GlobalSettings {
@@ -33,6 +35,7 @@ export function resolveGlobals(sources: Sources): GlobalSettings {
     stepTimeoutMs: checked(sources, 'SAGA_STEP_TIMEOUT_MS', 'stepTimeout', parseCount('--step-timeout', 1, 3_600_000)),
     leaseMs: checked(sources, 'SAGA_LEASE_MS', undefined, parseCount('SAGA_LEASE_MS', 100, 3_600_000)),
     retryBaseMs: checked(sources, 'SAGA_RETRY_BASE_MS', undefined, parseCount('SAGA_RETRY_BASE_MS', 0, 60_000)),
+    quiet: checked(sources, 'SAGA_QUIET', 'quiet', parseSwitch('SAGA_QUIET')),
   };
 }
 
@@ -47,8 +50,19 @@ function databaseSetting(sources: Sources): string {
     return checkedDatabase(flag);
   }
   for (const from of [sources.env, sources.dotenv]) {
-    if (from.SAGA_DB) return checkedDatabase(from.SAGA_DB);
-    if (from.DATABASE_URL && isPostgresUrl(from.DATABASE_URL)) return checkedDatabase(from.DATABASE_URL);
+    for (const key of ['SAGA_DB', 'DATABASE_URL'] as const) {
+      const value = from[key];
+      if (!value || (key === 'DATABASE_URL' && !isPostgresUrl(value))) continue;
+      try {
+        return checkedDatabase(value);
+      } catch (err) {
+        // Said with where the value was set: a URL in .env is otherwise hard to find.
+        if (!(err instanceof UsageError)) throw err;
+        const line = sources.dotenvLines?.[key];
+        const where = from === sources.env ? `environment variable ${key}` : `${line === undefined ? '.env' : `.env:${line}`}: ${key}`;
+        throw new UsageError(`${where}: ${err.message}`, err.code);
+      }
+    }
   }
   return DEFAULTS.SAGA_DB;
 }
@@ -77,15 +91,42 @@ function checkedDatabase(db: string): string {
 
 /** Failure injection for `checkout`, from its flags or the SAGA_FAIL_* variables. */
 export function resolveFaults(sources: Sources): FaultPlan {
-  const step = parseChoice('--fail-at', CHECKOUT_STEPS);
-  const compensationStep = parseChoice('--fail-compensation', CHECKOUT_STEPS);
-  const failAt = optional(sources, 'SAGA_FAIL_AT', 'failAt', step);
-  const mode = optional(sources, 'SAGA_FAIL_MODE', 'failMode', parseFailMode);
-  const times = optional(sources, 'SAGA_FAIL_TIMES', 'failTimes', parseCount('--fail-times', 1, 100));
-  const failCompensation = optional(sources, 'SAGA_FAIL_COMPENSATION', 'failCompensation', compensationStep);
-  const compensationMode = optional(sources, 'SAGA_FAIL_COMPENSATION_MODE', 'failCompensationMode', parseCompensationFailMode);
-  if (mode !== undefined && failAt === undefined) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails', 'conflicting_options');
-  if (compensationMode !== undefined && failCompensation === undefined) {
+  return resolveFaultSettings(sources).plan;
+}
+
+/** One injected fault, and the settings that asked for it, for the console and `--json`. */
+export interface InjectedFault {
+  readonly phase: 'action' | 'compensation';
+  readonly step: string;
+  readonly mode: string;
+  readonly times: number | null;
+  /** Where each setting behind it came from: `--fail-at payment`, `.env:3: SAGA_FAIL_AT=payment`. */
+  readonly from: readonly string[];
+}
+
+/**
+ * The fault plan, and what it injects with where each part was set: a fault set in `.env` and
+ * forgotten makes every checkout fail, so the user is told where to switch it off. `none` (flag
+ * or variable) switches a fault off for one run, whatever weaker settings say; the mode and count
+ * that came with it are then ignored too.
+ */
+export function resolveFaultSettings(sources: Sources): { plan: FaultPlan; injected: InjectedFault[] } {
+  const step = parseChoice('--fail-at', [...CHECKOUT_STEPS, 'none']);
+  const compensationStep = parseChoice('--fail-compensation', [...CHECKOUT_STEPS, 'none']);
+  const failAtSet = traced(sources, 'SAGA_FAIL_AT', 'failAt', '--fail-at', step);
+  const failCompensationSet = traced(sources, 'SAGA_FAIL_COMPENSATION', 'failCompensation', '--fail-compensation', compensationStep);
+  const failAt = failAtSet?.value === 'none' ? undefined : failAtSet?.value;
+  const failCompensation = failCompensationSet?.value === 'none' ? undefined : failCompensationSet?.value;
+  const failAtOff = failAtSet?.value === 'none';
+  const compensationOff = failCompensationSet?.value === 'none';
+  const modeSet = failAtOff ? undefined : traced(sources, 'SAGA_FAIL_MODE', 'failMode', '--fail-mode', parseFailMode);
+  const timesSet = failAtOff && (compensationOff || failCompensation === undefined) ? undefined : traced(sources, 'SAGA_FAIL_TIMES', 'failTimes', '--fail-times', parseCount('--fail-times', 1, 100));
+  const compensationModeSet = compensationOff ? undefined : traced(sources, 'SAGA_FAIL_COMPENSATION_MODE', 'failCompensationMode', '--fail-compensation-mode', parseCompensationFailMode);
+  const mode = modeSet?.value;
+  const times = timesSet?.value;
+  const compensationMode = compensationModeSet?.value;
+  if (mode !== undefined && failAt === undefined && !failAtOff) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails', 'conflicting_options');
+  if (compensationMode !== undefined && failCompensation === undefined && !compensationOff) {
     throw new UsageError('--fail-compensation-mode needs --fail-compensation <step> to say which compensation fails', 'conflicting_options');
   }
   if (times !== undefined && failAt === undefined && failCompensation === undefined) {
@@ -100,13 +141,37 @@ export function resolveFaults(sources: Sources): FaultPlan {
     ...(failCompensation === undefined ? {} : { failCompensation, compensationMode: compensationMode ?? 'transient' }),
     ...(times === undefined || failCompensation === undefined ? {} : { compensationTimes: times }),
   };
+  const injected: InjectedFault[] = [];
+  const said = (...set: ({ said: string } | undefined)[]) => set.flatMap((x) => (x === undefined ? [] : [x.said]));
+  if (plan.failAt !== undefined) {
+    // A count means something only to the modes that fail several attempts.
+    const counted = plan.times !== undefined && (plan.mode === 'transient' || plan.mode === 'timeout');
+    injected.push({ phase: 'action', step: plan.failAt, mode: plan.mode ?? 'error', times: counted ? plan.times! : null, from: said(failAtSet, modeSet, counted ? timesSet : undefined) });
+  }
+  if (plan.failCompensation !== undefined) {
+    injected.push({
+      phase: 'compensation', step: plan.failCompensation, mode: plan.compensationMode ?? 'transient', times: plan.compensationTimes ?? null,
+      from: said(failCompensationSet, compensationModeSet, plan.compensationTimes === undefined ? undefined : timesSet),
+    });
+  }
   const crashAt = setting(sources, 'SAGA_CRASH_AT');
   const delayAt = delayPoints(setting(sources, 'SAGA_DELAY_AT'));
   return {
-    ...plan,
-    ...(crashAt === undefined ? {} : { crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) }),
-    ...(delayAt === undefined ? {} : { delayAt }),
+    plan: {
+      ...plan,
+      ...(crashAt === undefined ? {} : { crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) }),
+      ...(delayAt === undefined ? {} : { delayAt }),
+    },
+    injected,
   };
+}
+
+/** One line per injected fault: what fails, and which settings asked for it. */
+export function describeInjected(fault: InjectedFault): string {
+  const what = fault.phase === 'action' ? `a failure at ${fault.step}` : `a failure into the compensation of ${fault.step}`;
+  const times = fault.times === null ? '' : `, ${fault.times} time(s)`;
+  const flag = fault.phase === 'action' ? '--fail-at' : '--fail-compensation';
+  return `injecting ${what} (${fault.mode}${times}) as set by ${fault.from.join(', ')}; \`${flag} none\` turns it off for one run`;
 }
 
 /** SAGA_DELAY_AT (tests only): `<point>=<ms>`, comma-separated. */
@@ -125,16 +190,28 @@ function delayPoints(raw: string | undefined): Record<string, number> | undefine
 
 /**
  * A flag arrives already parsed by commander; an environment or .env value is parsed here with
- * the same parser, and a bad one is named by its variable.
+ * the same parser, and a bad one is named by its variable and where it was set.
  */
 function optional<T>(sources: Sources, key: SettingKey, flag: string | undefined, parse: (text: string) => T): T | undefined {
-  if (flag !== undefined && sources.flags[flag] !== undefined) return sources.flags[flag] as T;
-  const raw = setting(sources, key);
-  if (raw === undefined) return undefined;
+  return traced(sources, key, flag, undefined, parse)?.value;
+}
+
+/** `optional`, and where the value came from, said as a message can say it. */
+function traced<T>(sources: Sources, key: SettingKey, flag: string | undefined, flagName: string | undefined, parse: (text: string) => T): { value: T; said: string } | undefined {
+  if (flag !== undefined && sources.flags[flag] !== undefined) {
+    const value = sources.flags[flag] as T;
+    return { value, said: `${flagName ?? `--${flag}`} ${String(value)}` };
+  }
+  const found = settingFrom(sources, key);
+  if (found === undefined) return undefined;
+  const said = describeSetting(key, found.value, found.origin);
   try {
-    return parse(raw);
+    return { value: parse(found.value), said };
   } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new UsageError(`${key}=${raw} is invalid: ${err.message}`);
+    if (err instanceof InvalidArgumentError) {
+      const fix = found.origin.kind === '.env' ? 'fix or remove the line in .env' : found.origin.kind === 'environment' ? 'fix or unset the variable' : 'fix it';
+      throw new UsageError(`${said} is invalid: ${err.message.replace(/\.$/, '')}; ${fix}`);
+    }
     throw err;
   }
 }

@@ -10,8 +10,8 @@ import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../err
 import { findProduct } from '../../checkout/queries.js';
 import { redactUrl } from '../../store/postgres/url.js';
 import { openApp, type App } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
-import { listenForInterrupts } from '../interrupt.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
+import { again, listenForInterrupts } from '../interrupt.js';
 import { databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
 import { progressBar } from '../output/progress.js';
@@ -56,7 +56,7 @@ const BENCH_CHILD = 'SAGA_BENCH_CHILD';
 async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => void): Promise<number> {
   checkLogFile(ctx.settings.logFile);
   if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx, announce);
-  const app = await openApp(ctx.settings, 'if-missing');
+  const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   try {
     await checkProduct(app, flags.product ?? 101);
   } catch (err) {
@@ -69,7 +69,13 @@ async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => v
   const { logger, close } = commandLogger(ctx, { console: false });
   const n = flags.n ?? 1000;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true && !flags.json ? progressBar(ctx.stderr, n) : undefined;
-  const interrupts = listenForInterrupts((sig) => process.exit(signalExitCode(sig as StopSignal)));
+  const interrupts = listenForInterrupts({
+    onFirst: (sig) => ctx.stderr.write(`${progress === undefined ? '' : '\n'}saga: interrupted: starting no more checkouts; letting those in flight finish, then reporting; ${again(sig)} to stop now\n`),
+    onSecond: (sig) => {
+      ctx.stderr.write(`saga: ${sig} again: stopped at once; the checkouts in flight are left to \`saga recover\` once their leases expire\n`);
+      process.exit(signalExitCode(sig as StopSignal));
+    },
+  });
   try {
     const result = await runBench(
       { n, concurrency: flags.concurrency ?? 1, failRate: flags.failRate ?? 0, productId: flags.product ?? 101, seed: flags.seed ?? 1 },

@@ -11,9 +11,10 @@ import { DatabaseFailedError, ExitCode, exitCodeOfStatus, SagaError, signalExitC
 import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
 import { openApp } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
-import { listenForInterrupts } from '../interrupt.js';
-import { resolveFaults } from '../settings.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
+import { again, listenForInterrupts } from '../interrupt.js';
+import { sagaProgress } from '../saga-progress.js';
+import { describeInjected, resolveFaultSettings } from '../settings.js';
 import { checkoutReport, renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
 
 export interface CheckoutFlags {
@@ -26,7 +27,7 @@ export interface CheckoutFlags {
 
 /** `saga checkout`: one checkout saga. Returns the exit code. */
 export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext): Promise<number> {
-  const faults = resolveFaults(ctx.sources);
+  const { plan: faults, injected } = resolveFaultSettings(ctx.sources);
   checkLogFile(ctx.settings.logFile);
   const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
@@ -40,6 +41,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
     },
     injector,
+    lockWaitNotice(ctx),
   );
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);
@@ -49,12 +51,26 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const input: CheckoutInput = { productId: product.productId, qty: flags.qty, customerId, unitPriceCents: product.priceCents, amountCents: product.priceCents * flags.qty };
     const requestHash = `product=${input.productId};qty=${input.qty};customer=${input.customerId}`;
 
+    // A fault set in .env or the environment and forgotten fails every checkout: say where it was
+    // set. One asked for by a flag on this very command line needs no such reminder.
+    for (const fault of injected) if (!fault.from.every((f) => f.startsWith('--'))) ctx.stderr.write(`saga: ${describeInjected(fault)}\n`);
     const { logger, close } = commandLogger(ctx);
+    const def = app.checkout;
+    const progress = sagaProgress(logger, {
+      steps: def.steps.map((s) => s.name),
+      timeoutOf: (name) => def.steps.find((s) => s.name === name)?.timeoutMs ?? def.timeoutMs,
+    });
     let sagaId = newSagaId();
-    const interrupts = listenForInterrupts((sig) => {
-      ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
-      close();
-      process.exit(signalExitCode(sig as StopSignal));
+    const interrupts = listenForInterrupts({
+      onFirst: (sig) => {
+        const what = progress.describe();
+        if (what !== undefined) ctx.stderr.write(`saga: interrupted: ${what}; ${again(sig)} to stop now\n`);
+      },
+      onSecond: (sig) => {
+        ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
+        close();
+        process.exit(signalExitCode(sig as StopSignal));
+      },
     });
     // Whether the saga's first record committed: then a failing database loses nothing of it.
     let recorded = false;
@@ -64,18 +80,24 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       recorded = true;
       return result;
     } };
-    const deps: EngineDeps = { store, logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
+    const deps: EngineDeps = { store, logger: progress.logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
     try {
       const startedAt = Date.now();
       const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, deps, {
         sagaId,
         signal: interrupts.signal,
         ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash }),
-        onWaiting: (id) => ctx.stderr.write(`saga: --key ${flags.key} belongs to saga ${id}, which another process is driving; waiting for its outcome (Ctrl-C stops waiting, not the saga)\n`),
-        onTakenOver: (id) => ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`),
+        onWaiting: (id) => {
+          progress.waitingFor(id);
+          ctx.stderr.write(`saga: --key ${flags.key} belongs to saga ${id}, which another process is driving; waiting for its outcome (Ctrl-C stops waiting, not the saga)\n`);
+        },
+        onTakenOver: (id) => {
+          progress.waitingFor(id);
+          ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`);
+        },
         onSaga: (id) => (sagaId = id),
       }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
-      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined };
+      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, ...(injected.length === 0 ? {} : { injectedFaults: injected }) };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();

@@ -33,7 +33,7 @@ export async function exploreCommand(flags: ExploreFlags, ctx: CommandContext): 
   const source = explicitDb ? ctx.settings.db : undefined;
   const started = performance.now();
   const ws = await prepareWorkspace(source, ctx.settings.pgSchema);
-  const interrupts = listenForInterrupts(() => undefined);
+  const interrupts = listenForInterrupts({ onFirst: () => undefined, onSecond: () => undefined });
   interrupts.signal.addEventListener('abort', () => ctx.stderr.write('\nsaga: interrupted: finishing the scenarios in flight, then printing what was covered\n'), { once: true });
   try {
     if (flags.case !== undefined) return await oneCase(ws, findScenario(ws, flags.case), source, flags, ctx);
@@ -136,7 +136,7 @@ async function worker(ctx: CommandContext): Promise<number> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WorkerTask;
-  const interrupts = listenForInterrupts(() => undefined);
+  const interrupts = listenForInterrupts({ onFirst: () => undefined, onSecond: () => undefined });
   try {
     await runWorkerTask(task, interrupts.signal, (line) => ctx.stdout.write(line));
     return ExitCode.ok;

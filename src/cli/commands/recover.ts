@@ -3,8 +3,8 @@ import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '.
 import { systemClock } from '../../engine/clock.js';
 import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { openApp, type App } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
-import { listenForInterrupts } from '../interrupt.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
+import { again, listenForInterrupts } from '../interrupt.js';
 
 export interface RecoverFlags {
   readonly json?: boolean;
@@ -24,7 +24,7 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
   const { logger, close } = commandLogger(ctx);
   let app: App;
   try {
-    app = await openApp(ctx.settings, 'never');
+    app = await openApp(ctx.settings, 'never', undefined, undefined, lockWaitNotice(ctx));
   } catch (err) {
     close();
     throw err;
@@ -49,9 +49,15 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   const interval = flags.interval ?? 1000;
   // The first signal lets the saga in hand reach its end, then stops; a second stops at once
   // (a saga it was driving keeps its lease and is recovered like any other).
-  const interrupts = listenForInterrupts((sig) => {
-    ctx.stderr.write(`saga: ${sig} again: stopped at once; run \`saga recover\` to finish what this watcher was driving\n`);
-    process.exit(signalExitCode(sig as StopSignal));
+  let passing = false;
+  const interrupts = listenForInterrupts({
+    onFirst: (sig) => ctx.stderr.write(passing
+      ? `saga: interrupted: finishing the saga being recovered, then stopping; ${again(sig)} to stop now\n`
+      : 'saga: interrupted: stopping\n'),
+    onSecond: (sig) => {
+      ctx.stderr.write(`saga: ${sig} again: stopped at once; run \`saga recover\` to finish what this watcher was driving\n`);
+      process.exit(signalExitCode(sig as StopSignal));
+    },
   });
   logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
   let wait = interval;
@@ -60,6 +66,7 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
   try {
     while (!interrupts.signal.aborted) {
       try {
+        passing = true;
         for (const r of await recoverAbandonedSagas(definitions, deps, { signal: interrupts.signal, skipStuck: true })) {
           if (r.action === 'owned') continue;
           if (r.action === 'damaged' || r.action === 'unknown-definition') {
@@ -74,6 +81,8 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
         // A daemon outlives a database restart: say so, back off, try again.
         wait = Math.min(wait * 2, 30_000);
         logger.error({ event: 'recover-failed', err: { message: (err as Error).message } }, `recovery pass failed: ${(err as Error).message}; trying again in ${wait} ms`);
+      } finally {
+        passing = false;
       }
       await systemClock.sleep(wait, interrupts.signal);
     }

@@ -6,12 +6,12 @@ import { OWNER_COLUMNS, toOwnerFields, type OwnerRow } from '../../store/saga-ro
 import { createInterface } from 'node:readline';
 import { ExitCode, SagaError, UsageError } from '../../errors.js';
 import { openApp, type App } from '../app.js';
-import type { CommandContext } from '../context.js';
+import { lockWaitNotice, type CommandContext } from '../context.js';
 
 /** `saga seed [--reset]`: create and migrate the database, load the demo catalog. */
 export async function seedCommand(flags: { reset?: boolean; force?: boolean; yes?: boolean; json?: boolean }, ctx: CommandContext): Promise<number> {
   if (flags.force && !flags.reset) throw new UsageError('--force goes with --reset: add --reset, or leave --force out', 'conflicting_options');
-  const app = await openApp(ctx.settings, 'if-missing');
+  const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   try {
     let result: 'created' | 'reset' | 'added' | 'unchanged';
     if (flags.reset) {

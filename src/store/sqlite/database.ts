@@ -1,5 +1,6 @@
 import type { SqlWrite } from '../../engine/definition.js';
 import type { SqlDatabase } from '../sql.js';
+import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { statementCache } from './statements.js';
 
@@ -10,9 +11,9 @@ export function sqliteDatabase(db: Db, label: string): SqlDatabase {
   return {
     dialect: 'sqlite',
     label,
-    all: async <T>(sql: string, params: readonly unknown[] = []) => stmt(sql).all(...(params as unknown[])) as T[],
-    get: async <T>(sql: string, params: readonly unknown[] = []) => stmt(sql).get(...(params as unknown[])) as T | undefined,
-    batch: async (writes) => batch.immediate(writes),
+    all: <T>(sql: string, params: readonly unknown[] = []) => whenUnlocked(db, () => stmt(sql).all(...(params as unknown[])) as T[]),
+    get: <T>(sql: string, params: readonly unknown[] = []) => whenUnlocked(db, () => stmt(sql).get(...(params as unknown[])) as T | undefined),
+    batch: (writes) => whenUnlocked(db, () => batch.immediate(writes)),
     close: async () => {
       db.close();
     },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SqlWrite } from '../../engine/definition.js';
 import { listMigrations, migrationsDir, refuseNewerSchema } from '../migrations.js';
+import { whenUnlockedSync } from './lock-wait.js';
 import { pragma, type Db } from './open.js';
 
 export interface SqliteMigrateOptions {
@@ -22,7 +23,7 @@ export function migrateSqlite(db: Db, label: string, opts: SqliteMigrateOptions 
   const current = () => pragma(db, 'user_version') as number;
   refuseNewerSchema(current(), latest, label);
   if (current() === latest) return { applied: [], created: false };
-  return db.transaction(() => {
+  return whenUnlockedSync(db, () => db.transaction(() => {
     const now = current();
     refuseNewerSchema(now, latest, label);
     const applied: string[] = [];
@@ -38,5 +39,5 @@ export function migrateSqlite(db: Db, label: string, opts: SqliteMigrateOptions 
     const created = now === 0;
     if (created) for (const w of opts.initialWrites ?? []) db.prepare(w.sql).run(...(w.params as unknown[]));
     return { applied, created };
-  }).immediate();
+  }).immediate());
 }

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { DatabaseUnusableError, UsageError } from '../../errors.js';
 import type { Durability } from '../sql.js';
 import { openKeptDatabase } from './kept-database.js';
+import { registerLockWait, SLICE_MS, whenUnlockedSync, type OnLockWait } from './lock-wait.js';
 
 export type Db = Database.Database;
 
@@ -41,19 +42,23 @@ function refuseForeignDatabase(db: Db, path: string): void {
 
 /**
  * Opens a SQLite database for saga: WAL (readers never block the writer, and a crash loses
- * nothing committed), a busy timeout so concurrent processes queue for the write lock instead of
- * failing, and the chosen durability (`full` fsyncs each commit; `normal` survives a process
+ * nothing committed), a busy wait so concurrent processes queue for the write lock instead of
+ * failing (in slices, telling `onLockWait` when one runs long: see lock-wait.ts), and the chosen durability (`full` fsyncs each commit; `normal` survives a process
  * crash but may lose the last commits on power loss).
  */
-export function openSqlite(path: string, opts: { durability: Durability; mustExist?: boolean }): Db {
+export function openSqlite(path: string, opts: { durability: Durability; mustExist?: boolean; onLockWait?: OnLockWait }): Db {
   let db: Db | undefined;
   try {
-    db = openKeptDatabase(path, { fileMustExist: opts.mustExist ?? false, timeout: 30_000 });
-    refuseForeignDatabase(db, path);
-    pragma(db, 'journal_mode = WAL');
-    pragma(db, `synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    pragma(db, 'foreign_keys = ON');
-    return db;
+    const opened = openKeptDatabase(path, { fileMustExist: opts.mustExist ?? false, timeout: SLICE_MS });
+    db = opened;
+    registerLockWait(opened, path, opts.onLockWait);
+    whenUnlockedSync(opened, () => {
+      refuseForeignDatabase(opened, path);
+      pragma(opened, 'journal_mode = WAL');
+      pragma(opened, `synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      pragma(opened, 'foreign_keys = ON');
+    });
+    return opened;
   } catch (err) {
     db?.close();
     const code = (err as { code?: string }).code ?? '';

@@ -1,5 +1,6 @@
 import type { SagaStore } from '../../engine/store.js';
 import { applyBatch, RENEW_LEASE, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
+import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
@@ -37,8 +38,8 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
   });
   return {
     ...sagaLogReads(sqliteDatabase(db, 'sqlite')),
-    commit: async (batch) => commit.immediate(batch),
-    renewLease: async (sagaId, owner, leaseUntil) => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }) === 1,
-    takeOver: async (sagaId, expected, owner, leaseUntil, reason) => takeOver.immediate(sagaId, expected, owner, leaseUntil, reason),
+    commit: (batch) => whenUnlocked(db, () => commit.immediate(batch)),
+    renewLease: async (sagaId, owner, leaseUntil) => (await whenUnlocked(db, () => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }))) === 1,
+    takeOver: (sagaId, expected, owner, leaseUntil, reason) => whenUnlocked(db, () => takeOver.immediate(sagaId, expected, owner, leaseUntil, reason)),
   };
 }
