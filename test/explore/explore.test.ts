@@ -28,6 +28,14 @@ function workplace() {
   return { cwd, tmp, env, shellEnv: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}`, NO_COLOR: '1', SAGA_RETRY_BASE_MS: '0' } };
 }
 
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function sha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
@@ -149,11 +157,12 @@ describe('saga explore', { concurrent: true }, () => {
   it('Ctrl-C stops between scenarios and says what was covered (exit 130)', async () => {
     const w = workplace();
     const run = startSaga(['explore', '--depth', '2'], { cwd: w.cwd, env: w.env });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Its handler is installed before the first scenario's copy appears in its workspace.
+    await until(() => readdirSync(w.tmp).some((d) => readdirSync(join(w.tmp, d)).some((f) => f.startsWith('scenario-'))));
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);
-    expect(r.stderr).toContain('interrupted: finishing the scenarios in flight');
+    expect(r.stderr).toContain('interrupted: finishing the scenarios in flight, then printing what was covered; Ctrl-C again to stop now');
     expect(r.stdout).toMatch(/^✔ \d+ of \d+ scenarios \(interrupted\), 0 violations/m);
     expect(readdirSync(w.tmp)).toEqual([]);
   });

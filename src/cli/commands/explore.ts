@@ -1,11 +1,11 @@
 import { isPostgresUrl, redactUrl } from '../../store/postgres/url.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import type { FaultPlan } from '../../engine/faults.js';
 import { disposeWorkspace, findScenario, prepareWorkspace, runAll, runWorkerTask, scenariosFor, TIMEOUT_SCENARIO_STEP_TIMEOUT_MS, type WorkerTask, type Workspace } from '../../explore/explore.js';
 import type { Scenario } from '../../explore/fault-space.js';
 import type { ScenarioResult } from '../../explore/run-scenario.js';
 import type { CommandContext } from '../context.js';
-import { listenForInterrupts } from '../interrupt.js';
+import { again, listenForInterrupts, type Interrupts } from '../interrupt.js';
 import { renderMarkdown, renderMatrix, renderViolations, summaryLine, type ExploreSummary } from '../output/explore-report.js';
 import { progressBar } from '../output/progress.js';
 import { chalkFor } from '../output/format.js';
@@ -32,45 +32,58 @@ export async function exploreCommand(flags: ExploreFlags, ctx: CommandContext): 
   const explicitDb = ctx.sources.flags.db !== undefined || isPostgresUrl(ctx.settings.db) || ctx.sources.env.SAGA_DB !== undefined || ctx.sources.dotenv.SAGA_DB !== undefined;
   const source = explicitDb ? ctx.settings.db : undefined;
   const started = performance.now();
-  const ws = await prepareWorkspace(source, ctx.settings.pgSchema);
-  const interrupts = listenForInterrupts({ onFirst: () => undefined, onSecond: () => undefined });
-  interrupts.signal.addEventListener('abort', () => ctx.stderr.write('\nsaga: interrupted: finishing the scenarios in flight, then printing what was covered\n'), { once: true });
+  // Listening before the workspace is made: Ctrl-C during set-up stops as cleanly as during a run.
+  const interrupts = listenForInterrupts({
+    onFirst: (sig) => ctx.stderr.write(`\nsaga: interrupted: finishing the scenarios in flight, then printing what was covered; ${again(sig)} to stop now\n`),
+    onSecond: (sig) => {
+      ctx.stderr.write(`saga: ${sig} again: stopped at once\n`);
+      process.exit(signalExitCode(sig as StopSignal));
+    },
+  });
   try {
-    if (flags.case !== undefined) return await oneCase(ws, findScenario(ws, flags.case), source, flags, ctx);
-    const depth = (flags.depth ?? 1) as 1 | 2;
-    const jobs = flags.jobs ?? 1;
-    const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
-    const results: ScenarioResult[] = [];
-    let planned = 0;
-    for (const d of depth === 1 ? [1] as const : [1, 2] as const) {
-      if (interrupts.signal.aborted) break;
-      const scenarios = scenariosFor(ws, d, results);
-      planned += scenarios.length;
-      const bar = tty ? progressBar(ctx.stderr, scenarios.length) : undefined;
-      let done = 0;
-      results.push(...(await runAll(ws, scenarios, { jobs, signal: interrupts.signal, onResult: () => bar?.update(++done), workerCommand: workerCommand() })));
-      bar?.done();
+    const ws = await prepareWorkspace(source, ctx.settings.pgSchema);
+    try {
+      return await explore(ws, source, flags, ctx, started, interrupts);
+    } finally {
+      await disposeWorkspace(ws);
     }
-    const seconds = (performance.now() - started) / 1000;
-    const violations = results.filter((r) => r.cell === 'violation').length;
-    const summary: ExploreSummary = { depth, scenarios: results.length, violations, seconds, scenariosPerSecond: results.length / seconds, complete: !interrupts.signal.aborted, planned };
-    if (flags.json) {
-      ctx.stdout.write(`${JSON.stringify({ ...summary, results: results.map((r) => ({ ...r, replay: replay(r.id, ws, source) })) })}\n`);
-    } else if (flags.markdown) {
-      ctx.stdout.write(renderMarkdown(results, summary));
-    } else {
-      ctx.stdout.write(renderMatrix(results, ctx.color));
-      ctx.stdout.write(renderViolations(results, (r) => replay(r.id, ws, source), ctx.color));
-      const c = chalkFor(ctx.color);
-      ctx.stdout.write(`${violations === 0 ? c.green('✔') : c.red('✖')} ${summaryLine(summary)}\n`);
-    }
-    const interrupted = interrupts.exitCode();
-    if (interrupted !== undefined) return interrupted;
-    return violations === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
     interrupts.dispose();
-    await disposeWorkspace(ws);
   }
+}
+
+async function explore(ws: Workspace, source: string | undefined, flags: ExploreFlags, ctx: CommandContext, started: number, interrupts: Interrupts): Promise<number> {
+  if (flags.case !== undefined) return await oneCase(ws, findScenario(ws, flags.case), source, flags, ctx);
+  const depth = (flags.depth ?? 1) as 1 | 2;
+  const jobs = flags.jobs ?? 1;
+  const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
+  const results: ScenarioResult[] = [];
+  let planned = 0;
+  for (const d of depth === 1 ? [1] as const : [1, 2] as const) {
+    if (interrupts.signal.aborted) break;
+    const scenarios = scenariosFor(ws, d, results);
+    planned += scenarios.length;
+    const bar = tty ? progressBar(ctx.stderr, scenarios.length) : undefined;
+    let done = 0;
+    results.push(...(await runAll(ws, scenarios, { jobs, signal: interrupts.signal, onResult: () => bar?.update(++done), workerCommand: workerCommand() })));
+    bar?.done();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const violations = results.filter((r) => r.cell === 'violation').length;
+  const summary: ExploreSummary = { depth, scenarios: results.length, violations, seconds, scenariosPerSecond: results.length / seconds, complete: !interrupts.signal.aborted, planned };
+  if (flags.json) {
+    ctx.stdout.write(`${JSON.stringify({ ...summary, results: results.map((r) => ({ ...r, replay: replay(r.id, ws, source) })) })}\n`);
+  } else if (flags.markdown) {
+    ctx.stdout.write(renderMarkdown(results, summary));
+  } else {
+    ctx.stdout.write(renderMatrix(results, ctx.color));
+    ctx.stdout.write(renderViolations(results, (r) => replay(r.id, ws, source), ctx.color));
+    const c = chalkFor(ctx.color);
+    ctx.stdout.write(`${violations === 0 ? c.green('✔') : c.red('✖')} ${summaryLine(summary)}\n`);
+  }
+  const interrupted = interrupts.exitCode();
+  if (interrupted !== undefined) return interrupted;
+  return violations === 0 ? ExitCode.ok : ExitCode.violations;
 }
 
 async function oneCase(ws: Workspace, scenario: Scenario, source: string | undefined, flags: ExploreFlags, ctx: CommandContext): Promise<number> {
