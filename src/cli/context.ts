@@ -1,10 +1,11 @@
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Sources } from '../config.js';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GlobalSettings } from './settings.js';
 import type { OnLockWait } from '../store/sqlite/lock-wait.js';
+import { writable } from '../files.js';
 
 /** What main.ts hands every command: resolved settings and where to write. */
 export interface CommandContext {
@@ -34,15 +35,6 @@ export function checkLogFile(path: string): void {
     throw new UsageError(`the directory of --log-file ${path} does not exist: create ${dir} first or choose another path`, 'bad_path');
   }
   if (!writable(dir)) throw new UsageError(`cannot create --log-file ${path}: ${dir} is not writable; choose another path`, 'bad_path');
-}
-
-function writable(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

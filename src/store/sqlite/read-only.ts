@@ -1,6 +1,7 @@
-import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { writable } from '../../files.js';
 
 /**
  * A SQLite database in WAL mode is written through three files: the database, its `-wal` log
@@ -8,17 +9,9 @@ import { basename, dirname, join, resolve } from 'node:path';
  * deleted by the last connection to close. Even a reader needs to create `-shm`, and a read-only
  * connection leaves both files behind (owned by whoever read). So saga asks up front whether it
  * may write all of them, and refuses to write rather than fail half-way.
+ *
+ * Returns why saga cannot write the database at `path` (an existing file), or undefined when it can.
  */
-function writable(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Why saga cannot write the database at `path` (an existing file), or undefined when it can. */
 export function whyUnwritable(path: string): string | undefined {
   const dir = dirname(resolve(path));
   if (!writable(path)) return 'the file is read-only';
