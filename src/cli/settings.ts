@@ -125,15 +125,19 @@ export function resolveFaultSettings(sources: Sources): { plan: FaultPlan; injec
   const mode = modeSet?.value;
   const times = timesSet?.value;
   const compensationMode = compensationModeSet?.value;
-  if (mode !== undefined && failAt === undefined && !failAtOff) throw new UsageError('--fail-mode needs --fail-at <step> to say which step fails', 'conflicting_options');
+  // Each message names the setting as the user wrote it (a flag, or a line of .env), so one set in
+  // .env is not reported as a flag the user never typed.
+  if (mode !== undefined && failAt === undefined && !failAtOff) {
+    throw new UsageError(`${modeSet!.said} needs a step to fail: add --fail-at <step> (or SAGA_FAIL_AT)${fixOf(modeSet!)}`, 'conflicting_options');
+  }
   if (compensationMode !== undefined && failCompensation === undefined && !compensationOff) {
-    throw new UsageError('--fail-compensation-mode needs --fail-compensation <step> to say which compensation fails', 'conflicting_options');
+    throw new UsageError(`${compensationModeSet!.said} needs a compensation to fail: add --fail-compensation <step> (or SAGA_FAIL_COMPENSATION)${fixOf(compensationModeSet!)}`, 'conflicting_options');
   }
   if (times !== undefined && failAt === undefined && failCompensation === undefined) {
-    throw new UsageError('--fail-times needs --fail-at or --fail-compensation to say what fails', 'conflicting_options');
+    throw new UsageError(`${timesSet!.said} needs something to fail: add --fail-at or --fail-compensation${fixOf(timesSet!)}`, 'conflicting_options');
   }
   if (times !== undefined && failCompensation === undefined && (mode === undefined || mode === 'error' || mode === 'crash')) {
-    throw new UsageError(`--fail-times counts failed attempts of --fail-mode transient or timeout; --fail-mode ${mode ?? 'error'} fails once for good`, 'conflicting_options');
+    throw new UsageError(`${timesSet!.said} counts failed attempts of --fail-mode transient or timeout, and --fail-mode ${mode ?? 'error'} fails once for good: add --fail-mode transient (or timeout), or leave the count out${fixOf(timesSet!)}`, 'conflicting_options');
   }
   const plan: FaultPlan = {
     ...(failAt === undefined ? {} : { failAt, mode: mode ?? 'error' }),
@@ -164,6 +168,34 @@ export function resolveFaultSettings(sources: Sources): { plan: FaultPlan; injec
     },
     injected,
   };
+}
+
+/** How to fix a setting that came from the environment or .env (a flag says itself). */
+function fixOf(set: { said: string }): string {
+  if (set.said.startsWith('.env:')) return '; or fix or remove the line in .env';
+  if (set.said.startsWith('environment variable')) return '; or unset the variable';
+  return '';
+}
+
+/**
+ * A compensation fault fires only in a rollback that runs that compensation: after a later step
+ * failed for good (or timed out at its budget), or after the step itself timed out (a timeout may
+ * have taken effect, so it is compensated). Without one, the fault is accepted and never fires: the
+ * checkout says so rather than leaving the user to wonder. Recovery never takes injected faults, so
+ * a crash of the run does not make it fire either.
+ */
+export function unfireableCompensationFault(plan: FaultPlan): string | undefined {
+  if (plan.failCompensation === undefined) return undefined;
+  const steps: readonly string[] = CHECKOUT_STEPS;
+  const c = steps.indexOf(plan.failCompensation);
+  const a = plan.failAt === undefined ? -1 : steps.indexOf(plan.failAt);
+  const later = steps.slice(c + 1);
+  const suggestion = later.length > 0 ? `--fail-at ${later.join(' or ')}` : `--fail-at ${plan.failCompensation} --fail-mode timeout`;
+  const why = `the compensation of ${plan.failCompensation} runs only in a rollback after a later step failed`;
+  if (plan.failAt === undefined) return `--fail-compensation ${plan.failCompensation} will not fire: ${why}; add ${suggestion}`;
+  if (plan.mode === 'crash') return `--fail-compensation ${plan.failCompensation} will not fire: --fail-mode crash leaves the saga to \`saga recover\`, which never injects faults`;
+  if (c > a || (c === a && plan.mode !== 'timeout')) return `--fail-compensation ${plan.failCompensation} will not fire when ${plan.failAt} fails (${plan.failCompensation} ${c > a ? 'never runs' : 'had no effect to undo'}): ${why}; use ${suggestion}`;
+  return undefined;
 }
 
 /** One line per injected fault: what fails, and which settings asked for it. */

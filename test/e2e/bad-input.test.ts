@@ -82,7 +82,7 @@ const INPUT_CASES: readonly Omit<Case, 'code'>[] = [
   { name: 'unknown option', args: `${CHECKOUT} --quantity 2`, error: 'invalid_usage', says: /^saga: unknown option '--quantity' \(see `saga checkout --help`\)$/ },
   { name: 'SAGA_DELAY_AT=key:unused=soon', args: CHECKOUT, env: { SAGA_DELAY_AT: 'key:unused=soon' }, error: 'invalid_value', says: /SAGA_DELAY_AT=key:unused=soon is invalid: give <point>=<milliseconds>/ },
   { name: 'a typo of a required option', args: 'checkout --prodcut 101 --qty 1', error: 'invalid_usage', says: /^saga: unknown option '--prodcut' \(did you mean --product\?\) \(see `saga checkout --help`\)$/ },
-  { name: 'conflicting fault options', args: `${CHECKOUT} --fail-mode transient`, error: 'conflicting_options', says: /--fail-mode needs --fail-at/ },
+  { name: 'conflicting fault options', args: `${CHECKOUT} --fail-mode transient`, error: 'conflicting_options', says: /^saga: --fail-mode transient needs a step to fail: add --fail-at <step> \(or SAGA_FAIL_AT\)$/ },
   { name: 'LOG_LEVEL=loud', args: CHECKOUT, env: { LOG_LEVEL: 'loud' }, error: 'invalid_value', says: /LOG_LEVEL=loud is invalid/ },
 ];
 

@@ -44,7 +44,7 @@ describe('bad settings are refused before anything is written', () => {
   });
 
   it.each([
-    ['--fail-times with a mode that does not retry', ['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-times', '2'], /--fail-times counts failed attempts/],
+    ['--fail-times with a mode that does not retry', ['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-times', '2'], /--fail-times 2 counts failed attempts of --fail-mode transient or timeout, and --fail-mode error fails once for good: add --fail-mode transient/],
     ['--interval without --watch', ['recover', '--interval', '100'], /--interval goes with --watch/],
     ['--force without --reset', ['seed', '--force'], /--force goes with --reset/],
   ])('%s: exit 2, one line', async (_name, args, says) => {

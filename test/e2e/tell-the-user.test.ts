@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { BACKENDS } from '../support/backends.js';
-import { readLog, type LogLine } from '../support/cli.js';
+import { readLog, runSaga, tempDir, type LogLine } from '../support/cli.js';
 import { checkoutArgs, closeReaders, expectHealthy, explain, linesOf, newShop, readState, saga, startIn, waitFor, type Shop } from '../faults/helpers.js';
 
 const children: ReturnType<typeof startIn>['child'][] = [];
@@ -230,5 +230,25 @@ describe.concurrent('--quiet', () => {
     expect(b.stdout).toMatch(/^✖ checkout rolled back: payment: injected permanent failure in payment$/m);
     expect(eventsOf(quiet)).toEqual(eventsOf(loud));
     expect(eventsOf(quiet).length).toBeGreaterThan(5);
+  });
+});
+
+describe('faults that cannot act', () => {
+  it.each([
+    { args: ['--fail-compensation', 'payment'], code: 0, says: 'saga: --fail-compensation payment will not fire: the compensation of payment runs only in a rollback after a later step failed; add --fail-at order or shipping' },
+    { args: ['--fail-at', 'order', '--fail-compensation', 'shipping'], code: 3, says: 'saga: --fail-compensation shipping will not fire when order fails (shipping never runs): the compensation of shipping runs only in a rollback after a later step failed; use --fail-at shipping --fail-mode timeout' },
+  ])('$args: the checkout runs and says the compensation fault will not fire', async ({ args, code, says }) => {
+    const cwd = tempDir('saga-unfireable-');
+    const r = await runSaga(['checkout', '--product', '101', '--qty', '1', '--quiet', ...args], { cwd });
+    expect(r.code, r.stderr).toBe(code);
+    expect(r.stderr.split('\n')).toContain(says);
+  });
+
+  it('a fault mode set in .env without a step names the .env line, not a flag', async () => {
+    const cwd = tempDir('saga-unfireable-');
+    writeFileSync(join(cwd, '.env'), 'SAGA_FAIL_MODE=timeout\n');
+    const r = await runSaga(['checkout', '--product', '101', '--qty', '1'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('saga: .env:1: SAGA_FAIL_MODE=timeout needs a step to fail: add --fail-at <step> (or SAGA_FAIL_AT); or fix or remove the line in .env\n');
   });
 });

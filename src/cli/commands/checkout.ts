@@ -14,7 +14,7 @@ import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 import { sagaProgress } from '../saga-progress.js';
-import { describeInjected, resolveFaultSettings } from '../settings.js';
+import { describeInjected, resolveFaultSettings, unfireableCompensationFault } from '../settings.js';
 import { checkoutReport, renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
 
 export interface CheckoutFlags {
@@ -54,6 +54,8 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     // A fault set in .env or the environment and forgotten fails every checkout: say where it was
     // set. One asked for by a flag on this very command line needs no such reminder.
     for (const fault of injected) if (!fault.from.every((f) => f.startsWith('--'))) ctx.stderr.write(`saga: ${describeInjected(fault)}\n`);
+    const unfireable = unfireableCompensationFault(faults);
+    if (unfireable !== undefined) ctx.stderr.write(`saga: ${unfireable}\n`);
     const { logger, close } = commandLogger(ctx);
     const def = app.checkout;
     const progress = sagaProgress(logger, {
