@@ -27,14 +27,14 @@ export function checkLogFile(path: string): void {
   const full = resolve(path);
   if (existsSync(full)) {
     if (statSync(full).isDirectory()) throw new UsageError(`--log-file ${path} is a directory: give a file path such as ${path}/saga.log`, 'bad_path');
-    if (!writable(full)) throw new UsageError(`--log-file ${path} is not writable: fix its permissions or choose another path`, 'bad_path');
+    if (!writable(full)) throw new UsageError(`the log file ${path} is not writable: fix its permissions, or choose another file with --log-file (or SAGA_LOG_FILE)`, 'bad_path');
     return;
   }
   const dir = dirname(full);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`the directory of --log-file ${path} does not exist: create ${dir} first or choose another path`, 'bad_path');
+    throw new UsageError(`the directory of the log file ${path} does not exist: create ${dir} first, or choose another file with --log-file (or SAGA_LOG_FILE)`, 'bad_path');
   }
-  if (!writable(dir)) throw new UsageError(`cannot create --log-file ${path}: ${dir} is not writable; choose another path`, 'bad_path');
+  if (!writable(dir)) throw new UsageError(`cannot create the log file ${path}: ${dir} is not writable; choose another file with --log-file (or SAGA_LOG_FILE)`, 'bad_path');
 }
 
 /**

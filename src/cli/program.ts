@@ -28,9 +28,10 @@ Examples:
   $ saga checkout --product 101 --qty 2 --fail-at payment    # watch a rollback
   $ saga recover
 
-Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 checkout rolled back,
-4 rollback incomplete (stuck), 5 verify found violations,
-129/130/143 stopped by SIGHUP/SIGINT (Ctrl-C)/SIGTERM. With --json, an error is one JSON
+Exit codes: 0 ok, 1 database unusable or failed (or a bug), 2 invalid input,
+3 checkout rolled back, 4 rollback incomplete (stuck), 5 violations found (verify,
+explore, bench), 129/130/143 stopped by SIGHUP/SIGINT (Ctrl-C)/SIGTERM,
+137 killed by --fail-mode crash as asked. With --json, an error is one JSON
 object on stdout: {"error":{"code","message"},"exitCode"}.
 Settings: flags > environment > ./.env > defaults (see .env.example). LOG_LEVEL sets the log level.`);
 
@@ -118,7 +119,7 @@ Examples:
     .option('--seed <n>', 'seed of the random faults, to replay a run (default 1)', parseCount('--seed', 0, 2 ** 31))
     .option('--processes <p>', 'run the checkouts in p processes at once against the same database (default 1)', parseCount('--processes', 1, 64))
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal\n  $ saga bench --n 4000 --processes 4 --db postgres://saga@localhost/shop')
+    .addHelpText('after', '\nWithout --db (or SAGA_DB, DATABASE_URL, .env) it benchmarks a scratch database, removed afterwards,\nnot ./saga.db.\n\nExamples:\n  $ saga bench --n 2000 --concurrency 16\n  $ saga bench --n 500 --fail-rate 0.2 --seed 7 --json --sync normal\n  $ saga bench --n 4000 --processes 4 --db postgres://saga@localhost/shop')
     .action((opts: Record<string, unknown>) => run('bench', opts, []));
 
   program
@@ -132,7 +133,7 @@ Examples:
     .addOption(new Option('--worker').hideHelp())
     .addHelpText('after', `
 The explored database (--db, SAGA_DB or .env) is copied, never written; without one, a freshly
-seeded database is explored. Exit 0: no violation; 5: violations; 2: bad input.
+seeded database is explored (not ./saga.db). Exit 0: no violation; 5: violations; 2: bad input.
 
 Examples:
   $ saga explore

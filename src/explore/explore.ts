@@ -165,9 +165,29 @@ export function findScenario(ws: Workspace, id: string): Scenario {
   try {
     return scenarioById(ws.definition, ws.shape, id);
   } catch (err) {
-    if (err instanceof UnknownScenarioError) throw new UsageError(`no scenario ${id} in the fault space of this saga: run \`saga explore\` (or \`saga explore --depth 2\`) to see every case id`, 'invalid_value');
-    throw err;
+    if (!(err instanceof UnknownScenarioError)) throw err;
+    const close = closestIds(id, depthOneScenarios(ws.definition, ws.shape).map((s) => s.id));
+    const hint = close.length === 0 ? '' : ` (did you mean ${close.join(' or ')}?)`;
+    throw new UsageError(`no scenario ${id} in the fault space of this saga${hint}: \`saga explore --json\` (or \`--depth 2 --json\`) lists every case id`, 'invalid_value');
   }
+}
+
+/** Ids that extend what was given (a prefix), else those a few edits away. */
+function closestIds(given: string, ids: readonly string[]): string[] {
+  const base = given.split('/')[0]!;
+  const extending = ids.filter((id) => id.startsWith(base));
+  if (extending.length > 0) return extending.slice(0, 3);
+  return ids.filter((id) => editDistance(id, base) <= 3).slice(0, 3);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** One scenario on a fresh copy of the template, which is dropped afterwards. */

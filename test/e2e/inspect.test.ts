@@ -68,6 +68,15 @@ describe.each(BACKENDS)('inspecting sagas on $name', (backend) => {
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/no saga no-such-saga .*saga list/)]);
   });
 
+  it('show: a short id, pasted with a space, is found; one too short to tell sagas apart says so (exit 2)', async () => {
+    const found = await runSaga(['show', ` ${ids.stuck.slice(-8)} `], opts);
+    expect(found.code, found.stderr).toBe(0);
+    expect(found.stdout).toContain(ids.stuck);
+    const short = await runSaga(['show', ids.stuck.slice(-4)], opts);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toBe(`saga: ${ids.stuck.slice(-4)} is too short to find a saga by: give at least 6 characters of its id (the 8 that \`saga list\` and the log lines show will do)\n`);
+  });
+
   it('inventory: seeded, available, reserved (stuck holds its stock) and sold', async () => {
     const rows = JSON.parse((await runSaga(['inventory', '--json'], opts)).stdout) as { productId: number; seeded: number; available: number; reserved: number; sold: number }[];
     expect(rows.find((p) => p.productId === 101)).toMatchObject({ seeded: 25, available: 22, reserved: 0, sold: 3 });

@@ -31,7 +31,7 @@ async function until(check: () => boolean, ms = 20_000): Promise<void> {
 describe('bad settings are refused before anything is written', () => {
   it.each([
     ['a directory as --log-file', (d: string) => ['--log-file', d], /--log-file .* is a directory/],
-    ['a --log-file in a missing directory', (d: string) => ['--log-file', join(d, 'nope', 'x.log')], /directory of --log-file .* does not exist/],
+    ['a --log-file in a missing directory', (d: string) => ['--log-file', join(d, 'nope', 'x.log')], /^saga: the directory of the log file .* does not exist: create .* first, or choose another file with --log-file \(or SAGA_LOG_FILE\)\n$/],
     ['an empty --log-file', () => ['--log-file', ''], /--log-file is empty/],
     ['an empty --db', () => ['--db', ''], /--db is empty/],
   ])('%s: exit 2, one line, no database created', async (_name, extra, says) => {

@@ -2,7 +2,7 @@ import { newSagaId } from '../../engine/saga-id.js';
 import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
 import type { CheckoutInput } from '../../checkout/checkout-saga.js';
 import { customerExists, findProduct } from '../../checkout/queries.js';
-import { faultInjector } from '../../engine/faults.js';
+import { faultInjector, killProcess } from '../../engine/faults.js';
 import { withCommitPoints } from '../../engine/commit-points.js';
 import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { systemClock } from '../../engine/clock.js';
@@ -32,7 +32,12 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
   const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
   // the catalog that is about to be loaded.
-  const injector = faultInjector(faults);
+  // --fail-mode crash is a real SIGKILL; one line first, so the exit code 137 is not a mystery.
+  let crashing = 'the saga';
+  const injector = faultInjector(faults, (point) => {
+    ctx.stderr.write(`saga: crashing at ${point} as asked (a SIGKILL, exit 137): \`saga recover\` finishes ${crashing}\n`);
+    return killProcess();
+  });
   const app = await openApp(
     ctx.settings,
     'if-missing',
@@ -63,13 +68,16 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       timeoutOf: (name) => def.steps.find((s) => s.name === name)?.timeoutMs ?? def.timeoutMs,
     });
     let sagaId = newSagaId();
+    crashing = `saga ${sagaId}`;
     const interrupts = listenForInterrupts({
       onFirst: (sig) => {
         const what = progress.describe();
         if (what !== undefined) ctx.stderr.write(`saga: interrupted: ${what}; ${again(sig)} to stop now\n`);
       },
       onSecond: (sig) => {
-        ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: run \`saga recover\`\n`);
+        // Recovery decides from the log alone: a saga with no failed step recorded yet is driven
+        // forward (it may still charge and ship), one with a failure is rolled back. Say so.
+        ctx.stderr.write(`saga: ${sig} again: stopped at once; saga ${sagaId} is left to recovery: \`saga recover\` finishes it, forward (charging and shipping) unless a step had already failed, in which case it rolls back\n`);
         close();
         process.exit(signalExitCode(sig as StopSignal));
       },
@@ -97,7 +105,10 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
           progress.waitingFor(id);
           ctx.stderr.write(`saga: saga ${id} was taken over by another process while this one was stalled; waiting for its outcome\n`);
         },
-        onSaga: (id) => (sagaId = id),
+        onSaga: (id) => {
+          sagaId = id;
+          crashing = `saga ${id}`;
+        },
       }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
       const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, ...(injected.length === 0 ? {} : { injectedFaults: injected }) };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);

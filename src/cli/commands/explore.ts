@@ -58,11 +58,12 @@ async function explore(ws: Workspace, source: string | undefined, flags: Explore
   const jobs = flags.jobs ?? 1;
   const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
   const results: ScenarioResult[] = [];
-  let planned = 0;
+  // Every scenario planned so far, run or not: an interrupted run draws the ones it did not reach.
+  const planned: Scenario[] = [];
   for (const d of depth === 1 ? [1] as const : [1, 2] as const) {
     if (interrupts.signal.aborted) break;
     const scenarios = scenariosFor(ws, d, results);
-    planned += scenarios.length;
+    planned.push(...scenarios);
     const bar = tty ? progressBar(ctx.stderr, scenarios.length) : undefined;
     let done = 0;
     results.push(...(await runAll(ws, scenarios, { jobs, signal: interrupts.signal, onResult: () => bar?.update(++done), workerCommand: workerCommand() })));
@@ -70,16 +71,17 @@ async function explore(ws: Workspace, source: string | undefined, flags: Explore
   }
   const seconds = (performance.now() - started) / 1000;
   const violations = results.filter((r) => r.cell === 'violation').length;
-  const summary: ExploreSummary = { depth, scenarios: results.length, violations, seconds, scenariosPerSecond: results.length / seconds, complete: !interrupts.signal.aborted, planned };
+  const summary: ExploreSummary = { depth, scenarios: results.length, violations, seconds, scenariosPerSecond: results.length / seconds, complete: !interrupts.signal.aborted, planned: planned.length, depthsStarted: new Set(planned.map((p) => p.depth)).size };
   if (flags.json) {
     ctx.stdout.write(`${JSON.stringify({ ...summary, results: results.map((r) => ({ ...r, replay: replay(r.id, ws, source) })) })}\n`);
   } else if (flags.markdown) {
-    ctx.stdout.write(renderMarkdown(results, summary));
+    ctx.stdout.write(renderMarkdown(results, summary, planned));
   } else {
-    ctx.stdout.write(renderMatrix(results, ctx.color));
+    ctx.stdout.write(renderMatrix(results, ctx.color, planned));
     ctx.stdout.write(renderViolations(results, (r) => replay(r.id, ws, source), ctx.color));
     const c = chalkFor(ctx.color);
-    ctx.stdout.write(`${violations === 0 ? c.green('✔') : c.red('✖')} ${summaryLine(summary)}\n`);
+    const mark = violations > 0 ? c.red('✖') : summary.complete ? c.green('✔') : c.yellow('!');
+    ctx.stdout.write(`${mark} ${summaryLine(summary)}\n`);
   }
   const interrupted = interrupts.exitCode();
   if (interrupted !== undefined) return interrupted;

@@ -8,8 +8,13 @@ import { chalkFor, formatDuration, formatTime, paintStatus } from '../output/for
 import { renderTimeline } from '../output/timeline.js';
 
 /** The saga with the full id, else the one whose id starts or ends with what was given (6 characters or more). */
-async function findSaga(app: App, given: string): Promise<SagaRecord | undefined> {
+async function findSaga(app: App, raw: string): Promise<SagaRecord | undefined> {
+  // A pasted id often brings a space with it.
+  const given = raw.trim();
   const exact = await app.store.getSaga(given);
+  if (exact === undefined && /^[0-9a-f-]{1,5}$/i.test(given)) {
+    throw new UsageError(`${given} is too short to find a saga by: give at least 6 characters of its id (the 8 that \`saga list\` and the log lines show will do)`, 'invalid_value');
+  }
   if (exact !== undefined || !/^[0-9a-f-]{6,36}$/i.test(given)) return exact;
   const matches = await sagaIdsMatching(app.db, given.toLowerCase());
   if (matches.length > 1) throw new UsageError(`${given} matches more than one saga: give more of the id (see \`saga list\`)`, 'ambiguous_saga_id');

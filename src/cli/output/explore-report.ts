@@ -16,6 +16,8 @@ export interface ExploreSummary {
   /** False when Ctrl-C stopped the run early: `scenarios` says how many were covered. */
   readonly complete: boolean;
   readonly planned: number;
+  /** How many depths were started (2 when depth 2 was asked for and reached). */
+  readonly depthsStarted: number;
 }
 
 const SYMBOL: Record<Cell, string> = {
@@ -35,6 +37,7 @@ const WORDS: Record<Cell, string> = {
 };
 
 export const LEGEND = '✓ completed  ↩ compensated (rolled back)  ⟳ crashed, then recovered\n! stuck, then recovered  ✖ violation  · no such case';
+const NOT_RUN_LEGEND = '- not run (interrupted)';
 
 function paint(c: ChalkInstance, cell: Cell): string {
   const s = SYMBOL[cell];
@@ -47,26 +50,35 @@ interface Grid {
   readonly cells: ReadonlyMap<string, ScenarioResult>;
 }
 
-function grid(results: readonly ScenarioResult[]): Grid {
+/** Rows and columns come from the planned scenarios (in their order), cells from the results. */
+function grid(planned: readonly Pick<ScenarioResult, 'row' | 'column'>[], results: readonly ScenarioResult[]): Grid & { plannedCells: ReadonlySet<string> } {
   const rows: string[] = [];
   const columns: string[] = [];
   const cells = new Map<string, ScenarioResult>();
-  for (const r of results) {
-    if (!rows.includes(r.row)) rows.push(r.row);
-    if (!columns.includes(r.column)) columns.push(r.column);
-    cells.set(`${r.row}\u0000${r.column}`, r);
+  const plannedCells = new Set<string>();
+  for (const p of planned) {
+    if (!rows.includes(p.row)) rows.push(p.row);
+    if (!columns.includes(p.column)) columns.push(p.column);
+    plannedCells.add(`${p.row}\u0000${p.column}`);
   }
-  return { rows, columns, cells };
+  for (const r of results) cells.set(`${r.row}\u0000${r.column}`, r);
+  return { rows, columns, cells, plannedCells };
+}
+
+function cellOf(g: ReturnType<typeof grid>, row: string, col: string): ScenarioResult | 'not-run' | undefined {
+  const key = `${row}\u0000${col}`;
+  return g.cells.get(key) ?? (g.plannedCells.has(key) ? 'not-run' : undefined);
 }
 
 /** Column headings are numbered (the key below the matrix names them), so the matrix fits 80 columns. */
-export function renderMatrix(results: readonly ScenarioResult[], color: boolean): string {
+export function renderMatrix(results: readonly ScenarioResult[], color: boolean, planned: readonly (Pick<ScenarioResult, 'row' | 'column' | 'depth'>)[] = results): string {
   const c = chalkFor(color);
   const out: string[] = [];
+  const interrupted = planned.length > results.length;
   for (const depth of [1, 2] as const) {
-    const mine = results.filter((r) => r.depth === depth);
+    const mine = planned.filter((r) => r.depth === depth);
     if (mine.length === 0) continue;
-    const g = grid(mine);
+    const g = grid(mine, results);
     const header = ['', ...g.columns.map((_, i) => String(i + 1))];
     // A commit's row is named by its number; what it records is listed below the matrix.
     const commits: string[] = [];
@@ -77,8 +89,8 @@ export function renderMatrix(results: readonly ScenarioResult[], color: boolean)
       return m[1]!;
     };
     const body = g.rows.map((row) => [label(row), ...g.columns.map((col) => {
-      const r = g.cells.get(`${row}\u0000${col}`);
-      return r === undefined ? c.dim('·') : paint(c, r.cell);
+      const r = cellOf(g, row, col);
+      return r === undefined ? c.dim('·') : r === 'not-run' ? c.dim('-') : paint(c, r.cell);
     })]);
     out.push(c.bold(depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'));
     out.push(table([header, ...body]));
@@ -86,22 +98,22 @@ export function renderMatrix(results: readonly ScenarioResult[], color: boolean)
     if (commits.length > 0) out.push(c.dim(`what each commit records:\n${commits.map((line) => `  ${line}`).join('\n')}`));
     out.push('');
   }
-  out.push(c.dim(LEGEND));
+  out.push(c.dim(interrupted ? `${LEGEND}  ${NOT_RUN_LEGEND}` : LEGEND));
   return `${out.join('\n')}\n`;
 }
 
-export function renderMarkdown(results: readonly ScenarioResult[], summary: ExploreSummary): string {
+export function renderMarkdown(results: readonly ScenarioResult[], summary: ExploreSummary, planned: readonly (Pick<ScenarioResult, 'row' | 'column' | 'depth'>)[] = results): string {
   const out: string[] = [];
   for (const depth of [1, 2] as const) {
-    const mine = results.filter((r) => r.depth === depth);
+    const mine = planned.filter((r) => r.depth === depth);
     if (mine.length === 0) continue;
-    const g = grid(mine);
+    const g = grid(mine, results);
     out.push(`### ${depth === 1 ? 'Depth 1: every single fault' : 'Depth 2: a fault, then a fault in what follows it'}`, '');
     out.push(`| fault point | ${g.columns.join(' | ')} |`, `|---|${g.columns.map(() => '---').join('|')}|`);
     for (const row of g.rows) {
       out.push(`| ${row} | ${g.columns.map((col) => {
-        const r = g.cells.get(`${row}\u0000${col}`);
-        return r === undefined ? '·' : `${SYMBOL[r.cell]} ${WORDS[r.cell]}`;
+        const r = cellOf(g, row, col);
+        return r === undefined ? '·' : r === 'not-run' ? '- not run' : `${SYMBOL[r.cell]} ${WORDS[r.cell]}`;
       }).join(' | ')} |`);
     }
     out.push('');
@@ -111,7 +123,8 @@ export function renderMarkdown(results: readonly ScenarioResult[], summary: Expl
 }
 
 export function summaryLine(s: ExploreSummary): string {
-  const covered = s.complete ? `${s.scenarios} scenarios` : `${s.scenarios} of ${s.planned} scenarios (interrupted)`;
+  const notStarted = s.depth === 2 && s.depthsStarted < 2 ? ', depth 2 not started' : '';
+  const covered = s.complete ? `${s.scenarios} scenarios` : `interrupted: ${s.scenarios} of ${s.planned} scenarios run${notStarted}`;
   return `${covered}, ${s.violations} violation${s.violations === 1 ? '' : 's'}, ${s.seconds.toFixed(1)} s (${Math.round(s.scenariosPerSecond)} scenarios/s)`;
 }
 
