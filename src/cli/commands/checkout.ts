@@ -1,12 +1,7 @@
 import { newSagaId } from '../../engine/saga-id.js';
-import { DEFAULT_CUSTOMER_ID, SEED_CUSTOMERS, SEED_PRODUCTS } from '../../checkout/catalog.js';
-import type { CheckoutInput } from '../../checkout/checkout-saga.js';
-import { customerExists, findProduct } from '../../checkout/queries.js';
 import { faultInjector, killProcess } from '../../engine/faults.js';
-import { withCommitPoints } from '../../engine/commit-points.js';
-import { IdempotencyConflictError, runSagaOnce, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
-import { systemClock } from '../../engine/clock.js';
-import type { EngineDeps, SagaOutcome } from '../../engine/runner.js';
+import { IdempotencyConflictError, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
+import type { SagaOutcome } from '../../engine/runner.js';
 import { DatabaseFailedError, ExitCode, exitCodeOfStatus, SagaError, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { databaseTrouble } from '../../store/db-errors.js';
 import { processOwner } from '../../engine/process-identity.js';
@@ -15,7 +10,8 @@ import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from
 import { again, listenForInterrupts } from '../interrupt.js';
 import { sagaProgress } from '../saga-progress.js';
 import { describeInjected, resolveFaultSettings, unfireableCompensationFault } from '../settings.js';
-import { checkoutReport, renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
+import { renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
+import { checkCatalogIds, checkoutInput, runCheckout } from '../run-checkout.js';
 
 export interface CheckoutFlags {
   readonly product: number;
@@ -29,7 +25,6 @@ export interface CheckoutFlags {
 export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext): Promise<number> {
   const { plan: faults, injected } = resolveFaultSettings(ctx.sources);
   checkLogFile(ctx.settings.logFile);
-  const customerId = flags.customer ?? DEFAULT_CUSTOMER_ID;
   // A new user's first command creates the database; bad input must not, so check it against
   // the catalog that is about to be loaded.
   // --fail-mode crash is a real SIGKILL; one line first, so the exit code 137 is not a mystery.
@@ -41,20 +36,14 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
   const app = await openApp(
     ctx.settings,
     'if-missing',
-    () => {
-      if (!SEED_PRODUCTS.some((p) => p.productId === flags.product)) throw unknownProduct(flags.product);
-      if (!SEED_CUSTOMERS.some((c) => c.customerId === customerId)) throw unknownCustomer(customerId);
-    },
+    () => checkCatalogIds(flags.product, flags.customer),
     injector,
     lockWaitNotice(ctx),
   );
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);
-    const product = await findProduct(app.db, flags.product);
-    if (product === undefined) throw unknownProduct(flags.product);
-    if (!(await customerExists(app.db, customerId))) throw unknownCustomer(customerId);
-    const input: CheckoutInput = { productId: product.productId, qty: flags.qty, customerId, unitPriceCents: product.priceCents, amountCents: product.priceCents * flags.qty };
-    const requestHash = `product=${input.productId};qty=${input.qty};customer=${input.customerId}`;
+    const request = { productId: flags.product, qty: flags.qty, ...(flags.customer === undefined ? {} : { customerId: flags.customer }), ...(flags.key === undefined ? {} : { idempotencyKey: flags.key }) };
+    const prepared = await checkoutInput(app, request);
 
     // A fault set in .env or the environment and forgotten fails every checkout: say where it was
     // set. One asked for by a flag on this very command line needs no such reminder.
@@ -84,19 +73,10 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     });
     // Whether the saga's first record committed: then a failing database loses nothing of it.
     let recorded = false;
-    const inner = withCommitPoints(app.store, injector);
-    const store = { ...inner, commit: async (batch: Parameters<typeof app.store.commit>[0]) => {
-      const result = await inner.commit(batch);
-      recorded = true;
-      return result;
-    } };
-    const deps: EngineDeps = { store, logger: progress.logger, clock: systemClock, random: Math.random, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector };
     try {
-      const startedAt = Date.now();
-      const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, deps, {
+      const { report: done, outcome } = await runCheckout(app, request, { logger: progress.logger, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector }, {
         sagaId,
         signal: interrupts.signal,
-        ...(flags.key === undefined ? {} : { idempotencyKey: flags.key, requestHash }),
         onWaiting: (id) => {
           progress.waitingFor(id);
           ctx.stderr.write(`saga: --key ${flags.key} belongs to saga ${id}, which another process is driving; waiting for its outcome (Ctrl-C stops waiting, not the saga)\n`);
@@ -109,8 +89,9 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
           sagaId = id;
           crashing = `saga ${id}`;
         },
-      }).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
-      const report = { ...(await checkoutReport(app.db, outcome, input, product.name, Date.now() - startedAt, replayed)), interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, ...(injected.length === 0 ? {} : { injectedFaults: injected }) };
+        onRecorded: () => (recorded = true),
+      }, prepared).catch((err: unknown) => explain(err, interrupts.exitCode(), sagaId, recorded));
+      const report = { ...done, interrupted: outcome.interrupted || interrupts.exitCode() !== undefined, ...(injected.length === 0 ? {} : { injectedFaults: injected }) };
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
@@ -157,12 +138,4 @@ function finish(report: CheckoutReport, outcome: SagaOutcome, signalExit: number
     return signalExit;
   }
   return exitCode;
-}
-
-function unknownProduct(id: number): UsageError {
-  return new UsageError(`unknown product ${id}: run \`saga inventory\` to see the products (the demo catalog has ${SEED_PRODUCTS.map((p) => p.productId).join(', ')})`, 'unknown_product');
-}
-
-function unknownCustomer(id: number): UsageError {
-  return new UsageError(`unknown customer ${id}: the demo customers are ${SEED_CUSTOMERS.map((c) => c.customerId).join(', ')} (leave out --customer to use ${DEFAULT_CUSTOMER_ID})`, 'unknown_customer');
 }
