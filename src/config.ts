@@ -26,7 +26,7 @@ export const DEFAULTS = {
   SAGA_PG_SCHEMA: 'saga',
   SAGA_QUIET: '0',
 } as const;
-const OPTIONAL_SETTINGS = ['SAGA_FAIL_AT', 'SAGA_FAIL_MODE', 'SAGA_FAIL_TIMES', 'SAGA_FAIL_COMPENSATION', 'SAGA_FAIL_COMPENSATION_MODE', 'SAGA_CRASH_AT', 'SAGA_DELAY_AT'] as const;
+const OPTIONAL_SETTINGS = ['SAGA_FAIL_AT', 'SAGA_FAIL_MODE', 'SAGA_FAIL_TIMES', 'SAGA_FAIL_COMPENSATION', 'SAGA_FAIL_COMPENSATION_MODE', 'SAGA_CRASH_AT', 'SAGA_DELAY_AT', 'SAGA_API_TOKEN'] as const;
 export type SettingKey = keyof typeof DEFAULTS | (typeof OPTIONAL_SETTINGS)[number];
 
 /** Every SAGA_* variable saga reads: another one in .env is most likely a typo. */

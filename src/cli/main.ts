@@ -21,6 +21,7 @@ const COMMANDS = {
   inventory: async () => (await import('./commands/inventory.js')).inventoryCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   explore: async () => (await import('./commands/explore.js')).exploreCommand,
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
 } as const;
 
 /**

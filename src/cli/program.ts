@@ -142,6 +142,26 @@ Examples:
   $ saga explore --case payment.action.crash-after-effect`)
     .action((opts: Record<string, unknown>) => run('explore', opts, []));
 
+  program
+    .command('serve')
+    .description('run checkouts as an HTTP service (POST /api/checkouts), with recovery running alongside; see docs/serve.md')
+    .option('--port <n>', 'TCP port, 0 for any free one (default 3000)', parseCount('--port', 0, 65_535))
+    .option('--host <address>', 'address to listen on (default 127.0.0.1; another needs SAGA_API_TOKEN or --insecure)')
+    .option('--allow-faults', 'accept "faults" in checkout requests (demos and tests; never in production)')
+    .option('--insecure', 'listen on a non-local --host without SAGA_API_TOKEN')
+    .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long sagas in flight may take to end (default 10000)', parseCount('--grace-ms', 0, 3_600_000))
+    .option('--recover-interval <ms>', 'how often to look for abandoned sagas to recover (default 1000)', parseCount('--recover-interval', 10, 3_600_000))
+    .addHelpText('after', `
+Prints "saga serve: listening on http://<host>:<port>" on stdout once it accepts requests.
+SAGA_API_TOKEN: when set, every /api request needs "Authorization: Bearer <token>".
+
+Examples:
+  $ saga serve
+  $ saga serve --port 0 --allow-faults --db /tmp/demo.db
+  $ SAGA_API_TOKEN=s3cret saga serve --host 0.0.0.0 --db postgres://saga@db.internal/shop
+  $ curl -si localhost:3000/api/checkouts -H 'content-type: application/json' -d '{"productId":101,"qty":1}'`)
+    .action((opts: Record<string, unknown>) => run('serve', opts, []));
+
   return program;
 }
 

@@ -29,12 +29,43 @@ export async function listSagas(db: SqlDatabase, opts: { status?: SagaStatus; li
   const rows = opts.status === undefined
     ? await db.all<ListedRow>(`SELECT ${LIST_COLUMNS} FROM sagas ORDER BY created_at DESC, saga_id LIMIT ?`, [opts.limit])
     : await db.all<ListedRow>(`SELECT ${LIST_COLUMNS} FROM sagas WHERE status = ? ORDER BY created_at DESC LIMIT ?`, [opts.status, opts.limit]);
-  return rows.map(({ input, ...row }) => {
-    const parsed = parseStoredInput(input);
-    const fields = (parsed.input ?? {}) as { productId?: unknown; qty?: unknown };
-    const num = (v: unknown) => (typeof v === 'number' ? v : null);
-    return { ...row, productId: num(fields.productId), qty: num(fields.qty), damage: parsed.damage };
-  });
+  return rows.map(toListRow);
+}
+
+/** Where a page of `listSagasPage` ended: the last row's place in `created_at DESC, saga_id` order. */
+export interface ListPosition {
+  readonly createdAt: number;
+  readonly sagaId: string;
+}
+
+/**
+ * A page of `listSagas` after `after` (`GET /api/sagas?cursor=`), in the same order over the same
+ * indexes: a keyset, so a page costs its own rows whatever its depth, and sagas started meanwhile
+ * never shift a page.
+ */
+export async function listSagasPage(db: SqlDatabase, opts: { status?: SagaStatus; limit: number; after?: ListPosition }): Promise<SagaListRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (opts.status !== undefined) {
+    where.push('status = ?');
+    params.push(opts.status);
+  }
+  if (opts.after !== undefined) {
+    where.push('(created_at < ? OR (created_at = ? AND saga_id > ?))');
+    params.push(opts.after.createdAt, opts.after.createdAt, opts.after.sagaId);
+  }
+  const rows = await db.all<ListedRow>(
+    `SELECT ${LIST_COLUMNS} FROM sagas ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY created_at DESC, saga_id LIMIT ?`,
+    [...params, opts.limit],
+  );
+  return rows.map(toListRow);
+}
+
+function toListRow({ input, ...row }: ListedRow): SagaListRow {
+  const parsed = parseStoredInput(input);
+  const fields = (parsed.input ?? {}) as { productId?: unknown; qty?: unknown };
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  return { ...row, productId: num(fields.productId), qty: num(fields.qty), damage: parsed.damage };
 }
 
 /**
@@ -71,4 +102,9 @@ export function inventoryReport(db: SqlDatabase): Promise<InventoryRow[]> {
        LEFT JOIN sagas s ON s.saga_id = r.saga_id
        GROUP BY p.product_id, p.name, p.price_cents, p.seeded_stock, i.stock ORDER BY p.product_id`,
   );
+}
+
+/** How many sagas are stuck now (the `saga_stuck` gauge of `saga serve`); uses sagas_status_created. */
+export async function countStuck(db: SqlDatabase): Promise<number> {
+  return (await db.get<{ n: number }>(`SELECT count(*) AS n FROM sagas WHERE status = 'stuck'`))?.n ?? 0;
 }

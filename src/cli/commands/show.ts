@@ -1,6 +1,6 @@
-import { checkoutRows, formatMoney } from '../../checkout/queries.js';
+import { checkoutRows, formatMoney, type CheckoutRows } from '../../checkout/queries.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import type { SagaRecord } from '../../engine/store.js';
+import type { SagaRecord, StepEvent, TakeOver } from '../../engine/store.js';
 import { openApp, type App } from '../app.js';
 import { sagaIdsMatching } from '../../store/read-models.js';
 import type { CommandContext } from '../context.js';
@@ -8,7 +8,7 @@ import { chalkFor, formatDuration, formatTime, paintStatus } from '../output/for
 import { renderTimeline } from '../output/timeline.js';
 
 /** The saga with the full id, else the one whose id starts or ends with what was given (6 characters or more). */
-async function findSaga(app: App, raw: string): Promise<SagaRecord | undefined> {
+export async function findSaga(app: Pick<App, 'db' | 'store'>, raw: string): Promise<SagaRecord | undefined> {
   // A pasted id often brings a space with it.
   const given = raw.trim();
   const exact = await app.store.getSaga(given);
@@ -31,18 +31,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     const takeOvers = await app.store.getTakeOvers(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
     if (flags.json) {
-      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-      ctx.stdout.write(`${JSON.stringify({
-        ...saga,
-        input: saga.input ?? null,
-        createdAt: iso(saga.createdAt),
-        updatedAt: iso(saga.updatedAt),
-        endedAt: iso(saga.endedAt),
-        leaseUntil: iso(saga.leaseUntil),
-        events: events.map((e) => ({ ...e, at: iso(e.at) })),
-        takeOvers: takeOvers.map((t) => ({ ...t, at: iso(t.at), previousOwner: { ...t.previousOwner, leaseUntil: iso(t.previousOwner.leaseUntil) } })),
-        ...rows,
-      })}\n`);
+      ctx.stdout.write(`${JSON.stringify(showJson(saga, events, takeOvers, rows))}\n`);
       return ExitCode.ok;
     }
     const c = chalkFor(ctx.color);
@@ -68,4 +57,20 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
   } finally {
     await app.close();
   }
+}
+
+/** The one JSON object of `saga show --json` (and of `GET /api/sagas/:id`). */
+export function showJson(saga: SagaRecord, events: readonly StepEvent[], takeOvers: readonly TakeOver[], rows: CheckoutRows) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    ...saga,
+    input: saga.input ?? null,
+    createdAt: iso(saga.createdAt),
+    updatedAt: iso(saga.updatedAt),
+    endedAt: iso(saga.endedAt),
+    leaseUntil: iso(saga.leaseUntil),
+    events: events.map((e) => ({ ...e, at: iso(e.at) })),
+    takeOvers: takeOvers.map((t) => ({ ...t, at: iso(t.at), previousOwner: { ...t.previousOwner, leaseUntil: iso(t.previousOwner.leaseUntil) } })),
+    ...rows,
+  };
 }
