@@ -59,6 +59,11 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
       fail('unauthorized', 'this server needs a token: send `Authorization: Bearer <SAGA_API_TOKEN>`', { headers: { 'www-authenticate': 'Bearer realm="saga"' } });
     }
   });
+  // A response given while shutting down closes its connection: close() waits for every
+  // connection, and a client's keep-alive socket would otherwise hold it open to the grace's end.
+  server.addHook('onSend', async (_request, reply) => {
+    if (deps.closing.aborted) void reply.header('connection', 'close');
+  });
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const ms = reply.elapsedTime;
