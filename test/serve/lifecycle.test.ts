@@ -21,10 +21,26 @@ async function sagaRows(db: string): Promise<{ saga_id: string; status: string; 
   }
 }
 
+async function takeOvers(db: string): Promise<number> {
+  const reader = await openReader(db);
+  try {
+    return Number((await reader.all<{ n: number }>('SELECT count(*) AS n FROM saga_takeovers'))[0]!.n);
+  } finally {
+    await reader.close();
+  }
+}
+
 /** Every saga terminal: finished by recovery where a server died under it. */
 async function allTerminal(db: string): Promise<void> {
   await eventually(async () => ((await sagaRows(db)).every((s) => s.status === 'completed' || s.status === 'compensated') ? true : undefined), 'every saga to be terminal');
 }
+
+/**
+ * Each saga of the loads below fails its payment once and retries after SAGA_RETRY_BASE_MS, so
+ * many are in flight (not just their requests) at any instant, and a kill leaves some half-done.
+ */
+const SLOW = { productId: 102, qty: 1, faults: { failAt: 'payment', mode: 'transient', times: 1 } };
+const SLOW_ENV = { SAGA_RETRY_BASE_MS: '150' };
 
 /** `n` checkouts with keys `<prefix>-<i>`, 8 at a time; a request cut off by a dying server is `undefined`. */
 async function load(url: () => string, n: number, prefix: string, after?: (answered: number) => void): Promise<(Json | undefined)[]> {
@@ -36,7 +52,7 @@ async function load(url: () => string, n: number, prefix: string, after?: (answe
       while (next < n) {
         const i = next++;
         try {
-          const res = await postCheckout(url(), { productId: 102, qty: 1 }, { 'idempotency-key': `${prefix}-${i}` });
+          const res = await postCheckout(url(), SLOW, { 'idempotency-key': `${prefix}-${i}` });
           if (res.status === 201) answers[i] = (await res.json()) as Json;
           answered++;
           after?.(answered);
@@ -52,7 +68,7 @@ async function load(url: () => string, n: number, prefix: string, after?: (answe
 /** A client retrying every key gets the saga its first answer named, and each key has one saga. */
 async function retryEveryKey(url: string, db: string, prefix: string, first: (Json | undefined)[]): Promise<void> {
   for (let i = 0; i < first.length; i++) {
-    const res = await postCheckout(url, { productId: 102, qty: 1 }, { 'idempotency-key': `${prefix}-${i}` });
+    const res = await postCheckout(url, SLOW, { 'idempotency-key': `${prefix}-${i}` });
     expect(res.status).toBe(201);
     const body = (await res.json()) as Json;
     expect(['completed', 'compensated']).toContain(body.status);
@@ -93,14 +109,16 @@ describe.each(BACKENDS)('saga serve stopping, on $name', (backend) => {
 
   it('SIGKILL in the middle of a load, then a restart: every saga terminal, verify clean, retried keys get their saga', async () => {
     const { cwd, db, env } = await setUp();
-    let server: Server = await startServer([], { cwd, env });
+    let server: Server = await startServer(['--allow-faults'], { cwd, env: { ...env, ...SLOW_ENV } });
     const url = server.url;
     const first = await load(() => url, 60, 'kill', (answered) => {
       if (answered === 20) server.signal('SIGKILL');
     });
     expect((await server.done).signal).toBe('SIGKILL');
     expect(first.filter(Boolean).length).toBeGreaterThanOrEqual(20);
-    server = await startServer([], { cwd, env });
+    // The kill left sagas half-done: the next start has something to recover.
+    expect((await sagaRows(db)).filter((s) => s.status === 'running' || s.status === 'compensating').length).toBeGreaterThan(0);
+    server = await startServer(['--allow-faults'], { cwd, env: { ...env, ...SLOW_ENV } });
     await allTerminal(db);
     await expectVerifyClean(db, cwd);
     await retryEveryKey(server.url, db, 'kill', first);
@@ -124,15 +142,16 @@ describe.each(BACKENDS)('saga serve stopping, on $name', (backend) => {
 
   it('two servers on one database share the load; when one dies, the other recovers its sagas', async () => {
     const { cwd, db, env } = await setUp();
-    const a = await startServer(['--recover-interval', '200'], { cwd, env });
-    const b = await startServer(['--recover-interval', '200'], { cwd, env });
+    const a = await startServer(['--allow-faults', '--recover-interval', '200'], { cwd, env: { ...env, ...SLOW_ENV } });
+    const b = await startServer(['--allow-faults', '--recover-interval', '200'], { cwd, env: { ...env, ...SLOW_ENV } });
     let turn = 0;
     const first = await load(() => (turn++ % 2 === 0 ? a.url : b.url), 40, 'two', (answered) => {
       if (answered === 16) a.signal('SIGKILL');
     });
     expect((await a.done).signal).toBe('SIGKILL');
-    // Nobody restarts A: B's recovery loop finishes what A left.
+    // Nobody restarts A: B's recovery loop finishes what A left (and records each take-over).
     await allTerminal(db);
+    expect(await takeOvers(db)).toBeGreaterThan(0);
     await expectVerifyClean(db, cwd);
     await retryEveryKey(b.url, db, 'two', first);
   });
