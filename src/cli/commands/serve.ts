@@ -11,7 +11,7 @@ import { createMetrics, observingLogger } from '../../serve/metrics.js';
 import { runRecoveryLoop } from '../../serve/recovery-loop.js';
 import { buildServer } from '../../serve/server.js';
 import { openApp } from '../app.js';
-import { checkLogFile, commandLogger, type CommandContext } from '../context.js';
+import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
 
 export interface ServeFlags {
@@ -43,12 +43,16 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
     throw new UsageError(`--host ${host} lets other machines reach this server: set SAGA_API_TOKEN (clients then send it as \`Authorization: Bearer <token>\`), or add --insecure to serve without one`, 'conflicting_options');
   }
   checkLogFile(ctx.settings.logFile);
-  const app = await openApp(ctx.settings, 'if-missing');
+  const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   const { logger, close: closeLog } = commandLogger(ctx);
-  const interrupts = listenForInterrupts((sig) => {
-    ctx.stderr.write(`saga: ${sig} again: stopped at once; the sagas in flight keep their leases and are finished by recovery (the next \`saga serve\`, or \`saga recover\`)\n`);
-    closeLog();
-    process.exit(signalExitCode(sig as StopSignal));
+  const interrupts = listenForInterrupts({
+    // The first signal is logged where shutdown starts (below), with how many sagas it waits for.
+    onFirst: () => undefined,
+    onSecond: (sig) => {
+      ctx.stderr.write(`saga: ${sig} again: stopped at once; the sagas in flight keep their leases and are finished by recovery (the next \`saga serve\`, or \`saga recover\`)\n`);
+      closeLog();
+      process.exit(signalExitCode(sig as StopSignal));
+    },
   });
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);

@@ -87,7 +87,7 @@ export function checkoutRoutes(deps: ServeDeps) {
           ...(request.body.faults === undefined ? {} : { hashExtra: `;faults=${canonicalFaults(request.body.faults)}` }),
         };
         // Unknown product or customer: 422 before anything is written or acknowledged.
-        await checkoutInput(deps.app, req).catch(inHttpWords);
+        const prepared = await checkoutInput(deps.app, req).catch(inHttpWords);
         const async = /\brespond-async\b/i.test(String(request.headers.prefer ?? ''));
         // A key whose saga is already running elsewhere: this request waits for it, bounded.
         const earlier = key === undefined ? undefined : await deps.app.store.findByIdempotencyKey(key);
@@ -113,7 +113,7 @@ export function checkoutRoutes(deps: ServeDeps) {
               deps.metrics.sagaStarted();
               known();
             },
-          }),
+          }, prepared),
         );
         if (async) {
           // 202 only once the saga's first record is durable (or the key named an earlier saga):
