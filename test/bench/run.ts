@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: the engine against a hand-written baseline, cold start against bare node, and
- * `list` / `show` on 100,000 sagas, and `saga explore` at depth 1 and 2, all in one run on this machine. Prints a table and
+ * `list` / `show` on 100,000 sagas, `saga explore` at depth 1 and 2, and `saga serve` under autocannon
+ * (serve-load.ts), all in one run on this machine. Prints a table and
  * writes the same figures to test/bench/results.json. Figures are medians of several rounds that
  * alternate engine and baseline, so a noisy neighbour hurts both alike.
  *
@@ -32,6 +33,7 @@ import type { Durability } from '../../src/store/sql.js';
 import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { baselineCheckouts } from './baseline.js';
+import { printServeLoad, serveLoadRows } from './serve-load.js';
 import { postgresBaselineCheckouts } from './baseline-postgres.js';
 import { postgresDatabase } from '../../src/store/postgres/database.js';
 import { openPostgres } from '../../src/store/postgres/open.js';
@@ -305,9 +307,10 @@ const postgres = await postgresRows();
 const cold = await coldStart();
 const history = await historyRows();
 const explore = exploreRows();
+const serve = await serveLoadRows();
 rmSync(work, { recursive: true, force: true });
 
-const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history, explore };
+const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history, explore, serve };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
 const pad = (s: unknown, w: number) => String(s).padEnd(w);
@@ -322,4 +325,5 @@ console.log(`\n${coldLine(cold)}`);
 console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
 console.log(`\nsaga explore on SQLite (median of rounds)`);
 for (const r of explore) console.log(`${pad(r.label, 22)}${r.scenarios} scenarios, ${r.violations} violations, ${r.seconds} s, ${r.scenariosPerSecond} scenarios/s`);
+printServeLoad(serve);
 console.log('\nwritten to test/bench/results.json');

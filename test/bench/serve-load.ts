@@ -13,7 +13,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -146,7 +147,7 @@ export function printServeLoad(rows: readonly ServeLoadRow[]): void {
   console.log("(saga bench's faults at a rate include crashes, timeouts and stuck compensations; the load's do not: compare the fault-free row for the HTTP layer's cost)");
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const rows = await serveLoadRows();
   printServeLoad(rows);
   const bad = rows.filter((r) => r.status5xx > 0 || r.errors > 0 || r.violations > 0 || r.requests !== N || r.status2xx !== N);
