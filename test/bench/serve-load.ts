@@ -55,8 +55,9 @@ function saga(args: string[], cwd: string): string {
 }
 
 async function startServer(cwd: string, db: string): Promise<{ url: string; stop(): Promise<number | null> }> {
-  // The console lines go nowhere (a terminal would cost more than the server); saga.log gets them all.
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--allow-faults', '--db', db, '--log-file', join(cwd, 'saga.log')], { cwd, env: ENV, stdio: ['ignore', 'pipe', 'ignore'] });
+  // --quiet: saga.log gets every line, the console none, as `saga bench` logs; formatting 10 console
+  // lines a request for nobody would be measured as the HTTP layer's cost.
+  const child = spawn(process.execPath, [BIN, 'serve', '--quiet', '--port', '0', '--allow-faults', '--db', db, '--log-file', join(cwd, 'saga.log')], { cwd, env: ENV, stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

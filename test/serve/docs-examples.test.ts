@@ -41,7 +41,7 @@ describe('the curl examples of docs/serve.md', () => {
       if (streams) expect(out).toMatch(/^id: 1\nevent: saga\ndata: \{/m);
       else if (example.includes('/metrics')) expect(out).toMatch(/^saga_started_total \d+$/m);
       else if (example.includes(' -si ')) expect(out, example).toMatch(/^HTTP\/1\.1 20[12] /);
-      else expect(() => JSON.parse(out), example).not.toThrow();
+      else expect(JSON.parse(out) as unknown, example).not.toHaveProperty('type', 'about:blank');
     }
     await expectVerifyClean(db, cwd);
   });
