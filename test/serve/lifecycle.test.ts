@@ -107,6 +107,39 @@ describe.each(BACKENDS)('saga serve stopping, on $name', (backend) => {
     await expectVerifyClean(db, cwd);
   });
 
+  it('a second SIGTERM exits at once (143); the next start finishes the saga it left', async () => {
+    const { cwd, db, env } = await setUp();
+    const slow = { ...env, SAGA_RETRY_BASE_MS: '3000' };
+    let server = await startServer(['--allow-faults'], { cwd, env: slow });
+    const answer = postCheckout(server.url, { productId: 101, qty: 1, faults: { failAt: 'payment', mode: 'transient', times: 2 } }).catch(() => undefined);
+    await eventually(async () => ((await sagaRows(db)).length === 1 ? true : undefined), 'the saga to start');
+    server.signal('SIGTERM');
+    await eventually(async () => (server.output().stderr.includes('SIGTERM: no new requests') ? true : undefined), 'the first signal to be taken');
+    server.signal('SIGTERM');
+    const exit = await server.done;
+    expect(exit.code).toBe(143);
+    expect(exit.stderr).toContain('SIGTERM again: stopped at once; the sagas in flight keep their leases');
+    expect(await answer).toBeUndefined();
+    expect((await sagaRows(db)).map((s) => s.status)).toEqual(['running']);
+    server = await startServer([], { cwd, env });
+    await allTerminal(db);
+    await expectVerifyClean(db, cwd);
+  });
+
+  it('a grace period that runs out: exit 0, the saga left to recovery, which the next start finishes', async () => {
+    const { cwd, db, env } = await setUp();
+    let server = await startServer(['--allow-faults', '--grace-ms', '200'], { cwd, env: { ...env, SAGA_RETRY_BASE_MS: '3000' } });
+    void postCheckout(server.url, { productId: 101, qty: 1, faults: { failAt: 'payment', mode: 'transient', times: 2 } }).catch(() => undefined);
+    await eventually(async () => ((await sagaRows(db)).length === 1 ? true : undefined), 'the saga to start');
+    server.signal('SIGTERM');
+    const exit = await server.done;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toContain('stopped after the 200 ms grace period: 1 saga(s) still running are left to recovery');
+    server = await startServer([], { cwd, env });
+    await allTerminal(db);
+    await expectVerifyClean(db, cwd);
+  });
+
   it('SIGKILL in the middle of a load, then a restart: every saga terminal, verify clean, retried keys get their saga', async () => {
     const { cwd, db, env } = await setUp();
     let server: Server = await startServer(['--allow-faults'], { cwd, env: { ...env, ...SLOW_ENV } });
