@@ -162,7 +162,9 @@ describe.each(BACKENDS)('saga serve stopping, on $name', (backend) => {
     const { cwd, db, env } = await setUp();
     let server = await startServer(['--allow-faults'], { cwd, env });
     await expect(postCheckout(server.url, { productId: 101, qty: 1, faults: { failAt: 'payment', mode: 'crash' } }, { 'idempotency-key': 'crash-1' })).rejects.toThrow();
-    expect((await server.done).signal).toBe('SIGKILL');
+    const crashed = await server.done;
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(crashed.stderr).toMatch(/crashing at action:payment:after-effect as asked by a request's faults/);
     expect((await sagaRows(db)).map((s) => s.status)).toEqual(['running']);
     server = await startServer(['--allow-faults'], { cwd, env });
     await allTerminal(db);

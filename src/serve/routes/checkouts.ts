@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { CHECKOUT_STEPS } from '../../checkout/checkout-saga.js';
-import { COMPENSATION_FAULT_MODES, FAULT_MODES, faultInjector, type FaultPlan } from '../../engine/faults.js';
+import { COMPENSATION_FAULT_MODES, FAULT_MODES, faultInjector, killProcess, type FaultPlan } from '../../engine/faults.js';
 import { IdempotencyConflictError, SagaUndrivableError, SagaVanishedError, WaitInterruptedError } from '../../engine/run-once.js';
 import { newSagaId } from '../../engine/saga-id.js';
 import { isTerminal } from '../../engine/store.js';
@@ -100,7 +100,11 @@ export function checkoutRoutes(deps: ServeDeps) {
         let known!: () => void;
         const sagaKnown = new Promise<void>((resolve) => (known = resolve));
         const run = deps.inFlight.track(
-          runCheckout(deps.app, req, { logger: deps.engineLogger, owner: deps.owner, leaseMs: deps.leaseMs, faults: faultInjector(plan) }, {
+          runCheckout(deps.app, req, { logger: deps.engineLogger, owner: deps.owner, leaseMs: deps.leaseMs, faults: faultInjector(plan, (point) => {
+            // As the CLI does: one line first, so a server that vanished is not a mystery.
+            request.log.error({ sagaId, event: 'crashing', point }, `crashing at ${point} as asked by a request's faults (a SIGKILL): the next start, another server or \`saga recover\` finishes saga ${sagaId}`);
+            return killProcess();
+          }) }, {
             sagaId,
             ...(waitSignal === undefined ? {} : { signal: waitSignal }),
             onSaga: (id) => {
