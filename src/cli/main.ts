@@ -21,6 +21,9 @@ const COMMANDS = {
   inventory: async () => (await import('./commands/inventory.js')).inventoryCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   explore: async () => (await import('./commands/explore.js')).exploreCommand,
+  cancel: async () => (await import('./commands/cancel.js')).cancelCommand,
+  retry: async () => (await import('./commands/retry.js')).retryCommand,
+  prune: async () => (await import('./commands/prune.js')).pruneCommand,
 } as const;
 
 /**
