@@ -169,6 +169,9 @@ class SagaRun<I> {
         if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') return 'rollback';
       }
     }
+    // A test fault point: holds the saga just before the commit that completes it.
+    const hold = this.faults.delayMs('complete:before');
+    if (hold > 0) await this.deps.clock.sleep(hold);
     this.pending.push({ op: 'status', status: 'completed' });
     const committed = await this.flush();
     if (committed.failed) return 'rollback';
