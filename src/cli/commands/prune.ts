@@ -37,7 +37,7 @@ export async function pruneCommand(flags: PruneFlags, ctx: CommandContext): Prom
     const endedBefore = now - flags.olderThan;
     const report = await pruneSagas(app.db, { endedBefore, now, dryRun: flags.dryRun === true, signal: interrupts.signal });
     const removed = report.sagas.completed + report.sagas.compensated;
-    if (!flags.dryRun) {
+    if (!flags.dryRun && removed > 0) {
       logger.info(
         { event: 'pruned', endedBefore, sagas: removed, completed: report.sagas.completed, compensated: report.sagas.compensated, events: report.events, takeOvers: report.takeOvers, batches: report.batches },
         `pruned the log of ${removed} saga(s) that ended before ${new Date(endedBefore).toISOString()}`,
