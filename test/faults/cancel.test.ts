@@ -96,6 +96,10 @@ describe.concurrent.each(BACKENDS)('saga cancel on $name', (backend) => {
     const before = STEPS.slice(0, STEPS.indexOf(step)).reverse();
     expect(linesOf(shop, sagaId, { phase: 'compensation', event: 'succeeded' }).map((l) => l.step)).toEqual(before.filter((s) => s !== step));
     expect(linesOf(shop, sagaId, { event: 'cancelled' })).toHaveLength(1);
+    // The back-off was cut short: the cancel was honoured before the next attempt was due.
+    const lastRetry = linesOf(shop, sagaId, { step, event: 'retrying' }).at(-1)!;
+    const honoured = linesOf(shop, sagaId, { event: 'cancelled' })[0]!;
+    expect(Date.parse(String(honoured.time))).toBeLessThan(Date.parse(String(lastRetry.time)) + Number(lastRetry.delayMs));
     expect(logOf(shop).filter((l) => l.event === 'cancel-requested' && l.sagaId === sagaId)).toHaveLength(1);
     const state = await expectHealthy(shop);
     expect(state.products.find((p) => p.product_id === 101)?.stock).toBe(25);
