@@ -188,6 +188,24 @@ describe.concurrent.each(BACKENDS)('saga prune on $name', (backend) => {
     expect(text.stdout).toMatch(/the log of 4 pruned saga\(s\), which ended before .* is gone: their rows were checked against each other and the provider, not against their log/);
   });
 
+  it('after a prune, verify still catches a pruned saga whose rows are half done (pruned-saga-half-done)', async () => {
+    const shop = await newShop(backend);
+    const done = await checkout(shop);
+    expect((await saga(shop, ['prune', '--older-than', '0s'])).code).toBe(0);
+    expect((await verify(shop)).violations).toEqual([]);
+    // Its stock handed back behind its back: conserved, but no longer the stock of a completed saga.
+    const id = done.report!.sagaId;
+    await execOn(
+      shop,
+      `UPDATE inventory SET stock = stock + 1 WHERE product_id = 101; UPDATE reservations SET status = 'released' WHERE saga_id = '${id}';`,
+      `UPDATE inventory SET stock = stock + 1 WHERE product_id = 101; UPDATE reservations SET status = 'released' WHERE saga_id = '${id}';`,
+    );
+    const checked = await verify(shop);
+    expect(checked.code).toBe(5);
+    expect(checked.violations.map((v) => v.invariant)).toEqual(['pruned-saga-half-done']);
+    expect(checked.violations[0]!.message).toContain(id);
+  });
+
   it('works in batches of the size given, each whole', async () => {
     const shop = await newShop(backend);
     for (let i = 0; i < 5; i++) expect((await checkout(shop)).code).toBe(0);
