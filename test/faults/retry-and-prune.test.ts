@@ -248,7 +248,7 @@ describe.concurrent.each(BACKENDS)('saga prune on $name', (backend) => {
     expect(state.sagas.length + pruned).toBe(5);
     // Every log left is whole: no event lost its saga, and each saga kept has its first record.
     for (const e of state.events) expect(state.sagas.some((s) => s.saga_id === e.saga_id)).toBe(true);
-    for (const s of state.sagas) expect(state.events.some((e) => e.saga_id === s.saga_id && e.step === 'inventory' && e.event === 'succeeded')).toBe(true);
+    for (const s of state.sagas) expect(state.events.some((e) => e.saga_id === s.saga_id && e.step === 'inventory' && e.phase === 'action' && e.event === 'succeeded')).toBe(true);
     expect((await verify(shop)).violations).toEqual([]);
     expect(state.orders.map((o) => o.status)).toEqual(Array(3).fill('confirmed'));
   });
