@@ -49,7 +49,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     lines.push(`  order    ${rows.order ? `#${rows.order.orderId} ${rows.order.status}` : '-'}`);
     lines.push(`  shipment ${rows.shipment ? `#${rows.shipment.shipmentId} ${rows.shipment.status}` : '-'}`);
     if (saga.damage !== null) lines.push('', c.red('  damaged: recovery cannot drive this saga; repair its input (or restore the row from a backup), then run `saga recover`'));
-    else if (saga.status === 'stuck') lines.push('', c.red(`  stuck: fix the cause, then run \`saga retry ${saga.sagaId}\` to retry the failed compensation`));
+    else if (saga.status === 'stuck') lines.push('', c.red(`  stuck: fix the cause, then run \`saga retry ${saga.sagaId}\` (or \`saga recover\`) to retry the failed compensation`));
     ctx.stdout.write(`${lines.join('\n')}\n`);
     return ExitCode.ok;
   } finally {

@@ -60,7 +60,7 @@ export function renderCheckoutReport(r: CheckoutReport, color: boolean): string 
     lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries === '' ? '' : c.dim(` (${tries})`)}`.trimEnd());
   }
   if (r.status === 'compensated') lines.push(c.dim(`  ${undoneSentence(r)}`));
-  if (r.status === 'stuck') lines.push(c.red(`  Fix the cause, then run \`saga retry ${r.sagaId}\` to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
+  if (r.status === 'stuck') lines.push(c.red(`  Fix the cause, then run \`saga retry ${r.sagaId}\` (or \`saga recover\`) to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
   return `${lines.join('\n')}\n`;
 }
 
