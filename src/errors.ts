@@ -40,6 +40,10 @@ export const ERROR_CODES = {
   unknown_saga: ExitCode.usage,
   /** A short saga id matches more than one saga. */
   ambiguous_saga_id: ExitCode.usage,
+  /** `cancel` or `retry` of a saga that already ended (completed or compensated): nothing to do. */
+  saga_ended: ExitCode.usage,
+  /** `retry` of a saga a live process is driving (or that another process took over just now). */
+  saga_busy: ExitCode.usage,
   /** `--key` was used before for a different checkout. */
   key_conflict: ExitCode.usage,
   /** There is no saga database where one is needed (run `saga seed`). */

@@ -44,9 +44,9 @@ export async function seedCatalog(db: SqlDatabase): Promise<number> {
 /**
  * Puts the catalog back to its seeded state and clears every order, payment, shipment, saga and
  * the provider's ledger, in one transaction. The only place rows are deleted: an explicit reset
- * of the demo, never a compensation.
+ * of the demo (and `saga prune`'s deletion of old logs), never a compensation.
  */
 export async function resetCatalog(db: SqlDatabase): Promise<void> {
-  const tables = ['saga_takeovers', 'saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products'];
+  const tables = ['saga_prunes', 'saga_takeovers', 'saga_events', 'shipments', 'orders', 'payments', 'reservations', 'sagas', 'provider_ledger', 'provider_accounts', 'inventory', 'customers', 'products'];
   await db.batch([...tables.map((t) => ({ sql: `DELETE FROM ${t}`, params: [] })), ...seedWrites()]);
 }

@@ -19,6 +19,8 @@ export interface Violation {
 interface Check {
   readonly invariant: string;
   readonly sql: string;
+  /** Parameters of `sql`: `saga prune`'s latest cutoff (0 when nothing was pruned), as often as it needs it. */
+  readonly prunedBeforeParams?: number;
   readonly message: (row: Record<string, unknown>) => string;
 }
 
@@ -39,16 +41,22 @@ const checks = (dialect: Dialect): readonly Check[] => [
   },
   {
     invariant: 'charge-without-cause',
+    // A payment whose saga was pruned (made before the latest prune's cutoff) has no log left to
+    // check it against; pruned-saga-half-done checks it against its order and shipment instead.
     sql: `SELECT p.payment_id, p.saga_id, p.amount_cents, s.status AS saga_status FROM payments p LEFT JOIN sagas s USING (saga_id)
-          WHERE p.status = 'charged' AND (s.saga_id IS NULL OR s.status = 'compensated')`,
+          WHERE p.status = 'charged' AND ((s.saga_id IS NULL AND p.created_at >= ?) OR s.status = 'compensated')`,
+    prunedBeforeParams: 1,
     message: (r) => `payment ${r.payment_id} of saga ${r.saga_id} is charged but the saga is ${r.saga_status ?? 'missing'}`,
   },
   {
     invariant: 'provider-charge-not-refunded',
     sql: `SELECT l.idempotency_key, l.amount_cents, s.saga_id, s.status AS saga_status FROM provider_ledger l
           LEFT JOIN sagas s ON s.saga_id = ${sagaIdOfKey(dialect, 'l.idempotency_key')}
-          WHERE l.kind = 'charge' AND (s.saga_id IS NULL OR s.status = 'compensated')
+          WHERE l.kind = 'charge' AND (s.status = 'compensated' OR (s.saga_id IS NULL AND (l.created_at >= ?
+              -- A pruned saga ended: a charge it kept means it completed, so it has a charged payment.
+              OR NOT EXISTS (SELECT 1 FROM payments p WHERE p.saga_id = ${sagaIdOfKey(dialect, 'l.idempotency_key')} AND p.status = 'charged'))))
             AND NOT EXISTS (SELECT 1 FROM provider_ledger r WHERE r.kind = 'refund' AND r.charge_key = l.idempotency_key)`,
+    prunedBeforeParams: 1,
     message: (r) => `the provider holds charge ${r.idempotency_key} (${formatMoney(Number(r.amount_cents))}) but saga ${r.saga_id ?? '?'} is ${r.saga_status ?? 'missing'} and it was never refunded`,
   },
   {
@@ -110,7 +118,36 @@ const checks = (dialect: Dialect): readonly Check[] => [
             OR EXISTS (SELECT 1 FROM shipments WHERE saga_id = s.saga_id AND status = 'scheduled'))`,
     message: (r) => `compensated saga ${r.saga_id} still has order ${r.order_status ?? '-'} / shipment ${r.shipment_status ?? '-'}`,
   },
+  {
+    // What the two checks above say of a saga whose log `saga prune` removed: it was terminal, so
+    // its rows are all done (completed) or all undone (compensated), never a mix.
+    invariant: 'pruned-saga-half-done',
+    sql: `SELECT r.saga_id, r.status AS reservation_status, p.status AS payment_status, o.status AS order_status, sh.status AS shipment_status
+          FROM reservations r
+          LEFT JOIN payments p ON p.saga_id = r.saga_id
+          LEFT JOIN orders o ON o.saga_id = r.saga_id
+          LEFT JOIN shipments sh ON sh.saga_id = r.saga_id
+          WHERE r.created_at < ? AND NOT EXISTS (SELECT 1 FROM sagas s WHERE s.saga_id = r.saga_id)
+            AND NOT (
+              (r.status = 'held' AND coalesce(p.status, '') = 'charged' AND coalesce(o.status, '') = 'confirmed' AND coalesce(sh.status, '') = 'scheduled')
+              OR (r.status = 'released' AND coalesce(p.status, 'refunded') = 'refunded' AND coalesce(o.status, 'cancelled') = 'cancelled' AND coalesce(sh.status, 'cancelled') = 'cancelled'))`,
+    prunedBeforeParams: 1,
+    message: (r) => `saga ${r.saga_id} was pruned as ended, but its rows are half done: stock ${r.reservation_status}, payment ${r.payment_status ?? '-'}, order ${r.order_status ?? '-'}, shipment ${r.shipment_status ?? '-'}`,
+  },
 ];
+
+/** What `saga prune` removed, which verify can no longer check against the log. */
+export interface PrunedLogs {
+  /** Sagas whose log was pruned, in all. */
+  readonly sagas: number;
+  /** The latest cutoff: every pruned saga ended before it (ms since the epoch), or null. */
+  readonly endedBefore: number | null;
+}
+
+export async function prunedLogs(db: SqlDatabase): Promise<PrunedLogs> {
+  const row = await db.get<{ sagas: number | null; ended_before: number | null }>('SELECT sum(sagas) AS sagas, max(ended_before) AS ended_before FROM saga_prunes');
+  return { sagas: Number(row?.sagas ?? 0), endedBefore: row?.ended_before === null || row?.ended_before === undefined ? null : Number(row.ended_before) };
+}
 
 export interface LivenessProbe {
   readonly now: number;
@@ -120,8 +157,10 @@ export interface LivenessProbe {
 
 export async function checkInvariants(db: SqlDatabase, probe: LivenessProbe): Promise<Violation[]> {
   const violations: Violation[] = [];
+  const prunedBefore = (await prunedLogs(db)).endedBefore ?? 0;
   for (const check of checks(db.dialect)) {
-    for (const row of await db.all<Record<string, unknown>>(check.sql)) {
+    const params = Array.from({ length: check.prunedBeforeParams ?? 0 }, () => prunedBefore);
+    for (const row of await db.all<Record<string, unknown>>(check.sql, params)) {
       violations.push({ invariant: check.invariant, message: check.message(row), rows: [row] });
     }
   }

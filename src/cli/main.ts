@@ -22,6 +22,9 @@ const COMMANDS = {
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   explore: async () => (await import('./commands/explore.js')).exploreCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
+  cancel: async () => (await import('./commands/cancel.js')).cancelCommand,
+  retry: async () => (await import('./commands/retry.js')).retryCommand,
+  prune: async () => (await import('./commands/prune.js')).pruneCommand,
 } as const;
 
 /**

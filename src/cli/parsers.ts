@@ -54,3 +54,14 @@ function parseWhole(text: string, min: number, max: number, rule: string): numbe
   if (!/^[+-]?\d+$/.test(trimmed) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(rule);
   return n;
 }
+
+const DURATION_UNITS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+
+/** A duration as `30d`, `12h`, `90m` or `45s` (one whole number, one unit), in milliseconds. */
+export function parseDuration(flag: string): (text: string) => number {
+  return (text) => {
+    const m = /^(\d{1,7})([dhms])$/.exec(text.trim());
+    if (m === null) throw new InvalidArgumentError(`${flag} must be a whole number and a unit, d, h, m or s, such as 30d, 12h, 90m or 45s.`);
+    return Number(m[1]) * DURATION_UNITS[m[2] as keyof typeof DURATION_UNITS];
+  };
+}

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CUSTOMER_ID, SEED_PRODUCTS } from '../checkout/catalog.js';
 import { CHECKOUT_STEPS } from '../checkout/checkout-saga.js';
 import { COMPENSATION_FAULT_MODES, FAULT_MODES } from '../engine/faults.js';
-import { parseChoice, parseCompensationFailMode, parseCount, parseFailMode, parseId, parseKey, parseQuantity, MAX_QTY } from './parsers.js';
+import { parseChoice, parseCompensationFailMode, parseCount, parseDuration, parseFailMode, parseId, parseKey, parseQuantity, MAX_QTY } from './parsers.js';
 
 /**
  * The command-line surface, declared and nothing else: each action hands its parsed options to
@@ -94,6 +94,33 @@ Examples:
     .option('--json', 'print one JSON object, the log records as `events`')
     .addHelpText('after', '\nExamples:\n  $ saga show 3f2a9c1e-...\n  $ saga show 3f2a9c1e-... --json | jq .events')
     .action((sagaId: string, opts: Record<string, unknown>) => run('show', { ...opts, sagaId }, [sagaId]));
+
+  program
+    .command('cancel')
+    .description('ask a running saga to roll back: its owner does before its next step (or recovery does, if its owner is gone)')
+    .argument('<sagaId>', 'a saga id, or a unique start or end of one (6 characters or more)')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExit 0: the saga will not complete (cancel recorded, or already rolling back); 2: it already ended, or a bad id.\n\nExamples:\n  $ saga cancel 3f2a9c1e\n  $ saga cancel 3f2a9c1e-... --json')
+    .action((sagaId: string, opts: Record<string, unknown>) => run('cancel', { ...opts, sagaId }, [sagaId]));
+
+  program
+    .command('retry')
+    .description("retry a stuck saga's failed compensations now, with a fresh budget; touches that saga only")
+    .argument('<sagaId>', 'a saga id, or a unique start or end of one (6 characters or more)')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExit 0: it ended compensated (or completed); 4: still stuck; 2: it already ended, a live owner drives it, or a bad id.\n\nExamples:\n  $ saga retry 3f2a9c1e\n  $ saga retry 3f2a9c1e --json')
+    .action((sagaId: string, opts: Record<string, unknown>) => run('retry', { ...opts, sagaId }, [sagaId]));
+
+  program
+    .command('prune')
+    .description('delete the log (saga rows, events, take-overs) of completed and compensated sagas that ended before an age; business rows stay')
+    .option('--older-than <duration>', 'age of the sagas to prune: 30d, 12h, 90m or 45s (required)', parseDuration('--older-than'))
+    .option('--dry-run', 'say what would be deleted, delete nothing')
+    .option('--vacuum', 'afterwards, give the space back (SQLite VACUUM; PostgreSQL VACUUM of the log tables)')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExamples:\n  $ saga prune --older-than 30d --dry-run\n  $ saga prune --older-than 30d --vacuum')
+    .hook('preAction', (command) => requireOptions(command, ['olderThan']))
+    .action((opts: Record<string, unknown>) => run('prune', opts, []));
 
   program
     .command('verify')

@@ -12,9 +12,10 @@ import type { Phase } from './definition.js';
  * Delay points hold a process still for a while at a named moment, so a test can make a race
  * that is otherwise a few microseconds wide happen every time. `key:unused`: `--key` was looked
  * up and no saga has it yet; the new saga is not inserted yet (two processes here both insert,
- * and only the unique index on the key keeps it to one saga).
+ * and only the unique index on the key keeps it to one saga). `complete:before`: every step of the
+ * saga ran; the commit that completes it has not begun (a cancel recorded now must win, rule 11).
  */
-export const DELAY_POINTS = ['key:unused'] as const;
+export const DELAY_POINTS = ['key:unused', 'complete:before'] as const;
 export const FAULT_MODES = ['error', 'transient', 'timeout', 'crash'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 export const COMPENSATION_FAULT_MODES = ['transient', 'crash'] as const;

@@ -86,7 +86,7 @@ export async function recoverSaga(saga: SagaRecord, definitions: DefinitionRegis
   }
   deps.logger.info({ sagaId: saga.sagaId, saga: def.name, event: 'taken-over', previousOwner: saga.ownerId, reason, status: saga.status }, `taking over saga ${saga.sagaId} (${saga.status}, ${reason})`);
   const events = await deps.store.getEvents(saga.sagaId);
-  const plan = planRecovery(saga.status as 'running' | 'compensating' | 'stuck', foldEvents(def.steps.length, events));
+  const plan = planRecovery(saga.status as 'running' | 'compensating' | 'stuck', foldEvents(def.steps.length, events), saga.cancelRequestedAt !== null);
   try {
     // Never the faults of whoever asked for the recovery: they belong to the command that injected them.
     const outcome = await resumeSaga(def, saga, events, plan, { ...deps, faults: noFaults }, signal);

@@ -136,6 +136,7 @@ async function outcomeOf<I>(def: SagaDefinition<I>, saga: SagaRecord, definition
     status: current.status === 'completed' || current.status === 'compensated' ? current.status : 'stuck',
     steps: foldEvents(def.steps.length, await deps.store.getEvents(saga.sagaId)),
     interrupted: false,
+    ...(current.cancelRequestedAt !== null && current.status === 'compensated' ? { cancelled: { at: current.cancelRequestedAt, by: current.cancelRequestedBy ?? 'unknown' } } : {}),
     ...(current.failedStep === null ? {} : { failedStep: current.failedStep }),
     ...(current.error === null ? {} : { error: current.error }),
   };

@@ -6,7 +6,10 @@ import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
 import { backoffDelay } from './retry.js';
 import { applyEvent, compensationOrder, foldEvents, initialStepState, type StepState } from './step-state.js';
 import type { Clock } from './clock.js';
-import type { BatchOp, BatchResult, NewSaga, Owner, SagaStatus, SagaStore, StepEvent } from './store.js';
+import type { BatchOp, BatchResult, CancelRequest, NewSaga, Owner, SagaStatus, SagaStore, StepEvent } from './store.js';
+
+/** How often a saga waiting out a back-off looks for a cancel request (docs/guarantees.md, rule 11). */
+const CANCEL_POLL_MS = 200;
 
 /** The subset of pino the engine uses, so tests can pass their own. */
 export interface EngineLogger {
@@ -33,6 +36,8 @@ export interface SagaOutcome {
   readonly error?: string;
   /** Rolled back because the caller's signal aborted (Ctrl-C, SIGTERM), not because a step failed. */
   readonly interrupted: boolean;
+  /** Rolled back because of this cancel request (`saga cancel`), not because a step failed. */
+  readonly cancelled?: CancelRequest;
 }
 
 /** Run a new saga from its first step. */
@@ -50,21 +55,22 @@ export async function startSaga<I>(
     ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
     ...(opts.requestHash === undefined ? {} : { requestHash: opts.requestHash }),
   };
-  const run = new SagaRun(def, input, opts.sagaId, deps, foldEvents(def.steps.length, []), 'running', opts.signal);
+  const run = new SagaRun(def, input, opts.sagaId, deps, foldEvents(def.steps.length, []), 'running', opts.signal, undefined);
   return run.drive({ direction: 'forward', fromStep: 0 }, create);
 }
 
 /** Drive a saga this process has just taken over (see recovery.ts). */
 export async function resumeSaga<I>(
   def: SagaDefinition<I>,
-  saga: { sagaId: string; input: unknown; status: SagaStatus },
+  saga: { sagaId: string; input: unknown; status: SagaStatus; cancelRequestedAt?: number | null; cancelRequestedBy?: string | null },
   events: readonly StepEvent[],
   plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' },
   deps: EngineDeps,
   signal?: AbortSignal,
 ): Promise<SagaOutcome> {
   const input = def.parseInput(saga.input);
-  const run = new SagaRun(def, input, saga.sagaId, deps, foldEvents(def.steps.length, events), saga.status, signal);
+  const cancel = saga.cancelRequestedAt === null || saga.cancelRequestedAt === undefined ? undefined : { at: saga.cancelRequestedAt, by: saga.cancelRequestedBy ?? 'unknown' };
+  const run = new SagaRun(def, input, saga.sagaId, deps, foldEvents(def.steps.length, events), saga.status, signal, cancel);
   return run.drive(plan);
 }
 
@@ -87,6 +93,14 @@ class SagaRun<I> {
   private create: NewSaga | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private interrupted = false;
+  /**
+   * Whether the saga's cancel request may have changed since this process last read it: after an
+   * await that was not a commit (a commit reads it in its transaction). While nothing was awaited,
+   * no decision point can have been missed, so consecutive local steps cost no read.
+   */
+  private cancelStale = true;
+  /** This run rolled back because of `cancel`. */
+  private cancelHonoured = false;
   /** Attempts made by this process, per step and phase: a recovered saga gets a fresh budget. */
   private readonly attemptsThisRun = new Map<string, number>();
   private failedStep: string | undefined;
@@ -101,6 +115,8 @@ class SagaRun<I> {
     private readonly states: StepState[],
     private status: SagaStatus,
     private readonly signal: AbortSignal | undefined,
+    /** The saga's cancel request, once known (from its row, or read at a decision point). */
+    private cancel: CancelRequest | undefined,
   ) {
     this.faults = deps.faults ?? noFaults;
   }
@@ -108,6 +124,8 @@ class SagaRun<I> {
   async drive(plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' }, create?: NewSaga): Promise<SagaOutcome> {
     this.create = create;
     this.startLeaseRenewal();
+    // Recovery drives a cancelled running saga backward (recovery.ts): say why once.
+    if (plan.direction === 'backward' && this.status === 'running' && this.cancel !== undefined) this.honourCancel(undefined, this.cancel);
     try {
       let status: SagaOutcome['status'];
       if (plan.direction === 'forward' && (await this.forward(plan.fromStep)) === 'completed') {
@@ -126,6 +144,7 @@ class SagaRun<I> {
         status,
         steps: this.states,
         interrupted: this.interrupted,
+        ...(this.cancelHonoured && this.cancel !== undefined ? { cancelled: this.cancel } : {}),
         ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }),
         ...(this.failure === undefined ? {} : { error: this.failure }),
       };
@@ -141,6 +160,8 @@ class SagaRun<I> {
     for (let i = fromStep; i < steps.length; i++) {
       for (;;) {
         if (this.signal?.aborted) return this.interruptedBefore(steps[i]!.name, this.signal);
+        const cancel = await this.cancelRequested();
+        if (cancel !== undefined) return this.honourCancel(steps[i]!.name, cancel);
         const attempt = this.states[i]!.actionAttempts + 1;
         const result = await this.attempt(i, 'action', attempt);
         if (result.kind === 'done') break;
@@ -148,10 +169,41 @@ class SagaRun<I> {
         if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') return 'rollback';
       }
     }
+    // A test fault point: holds the saga just before the commit that completes it.
+    const hold = this.faults.delayMs('complete:before');
+    if (hold > 0) await this.deps.clock.sleep(hold);
     this.pending.push({ op: 'status', status: 'completed' });
-    if ((await this.flush()).failed) return 'rollback';
+    const committed = await this.flush();
+    if (committed.failed) return 'rollback';
+    // A cancel recorded before this commit: the store left the saga running (rule 11).
+    if (committed.cancel !== undefined) return this.honourCancel(undefined, committed.cancel);
     this.status = 'completed';
     return 'completed';
+  }
+
+  /**
+   * The saga's cancel request, if one was recorded: read from the database only when something
+   * was awaited since the last read (see `cancelStale`), and never before the saga's row exists.
+   */
+  private async cancelRequested(): Promise<CancelRequest | undefined> {
+    if (this.cancel !== undefined || this.create !== undefined || !this.cancelStale) return this.cancel;
+    this.cancel = await this.deps.store.getCancelRequest(this.sagaId);
+    this.cancelStale = false;
+    return this.cancel;
+  }
+
+  /** A cancel request seen at a decision point (before `step`, or at completion when undefined): roll back. */
+  private honourCancel(step: string | undefined, cancel: CancelRequest): 'rollback' {
+    this.cancelHonoured = true;
+    const why = `cancelled by ${cancel.by} at ${new Date(cancel.at).toISOString()}`;
+    this.failedStep ??= step;
+    const tried = step === undefined ? 0 : (this.states[this.def.steps.findIndex((st) => st.name === step)]?.actionAttempts ?? 0);
+    this.failure ??= step === undefined ? `${why}, before it could complete` : tried === 0 ? `${why}, before ${step} ran` : `${why}, before ${step}'s attempt #${tried + 1}`;
+    this.deps.logger.warn(
+      { sagaId: this.sagaId, saga: this.def.name, ...(step === undefined ? {} : { step }), event: 'cancelled', cancelledBy: cancel.by, cancelRequestedAt: cancel.at },
+      `saga ${this.sagaId} ${this.failure}: rolling back`,
+    );
+    return 'rollback';
   }
 
   /** The caller's signal aborted (Ctrl-C, SIGTERM) before this step's next attempt: roll back. */
@@ -256,6 +308,7 @@ class SagaRun<I> {
     if (failed !== undefined) return { kind: 'guard-failed', failed };
     this.faults.point(`${phase}:${step.name}:before`);
     const outcome = await this.callExternal(step, phase, attempt, fault);
+    this.cancelStale = true;
     if (!outcome.ok) return { kind: 'failed', error: outcome.error, durationMs: outcome.durationMs };
     const writes = phase === 'action' ? step.record(this.input, this.sagaId, outcome.result) : step.recordCompensation(this.input, this.sagaId, outcome.result);
     this.pending.push(
@@ -286,6 +339,12 @@ class SagaRun<I> {
     this.attemptsThisRun.set(budgetKey, used);
     // Once interrupted, an action is not retried: the command rolls back promptly instead.
     const mayRetry = error.transient && used < policy.attempts && !(phase === 'action' && this.signal?.aborted);
+    // A cancel recorded while this attempt ran (its outcome is now known, or uncertain): no retry.
+    const cancel = mayRetry && phase === 'action' ? await this.cancelRequested() : undefined;
+    if (cancel !== undefined) {
+      this.honourCancel(step.name, cancel);
+      return 'give-up';
+    }
     if (!mayRetry) {
       if (phase === 'action') {
         if (error.transient && this.signal?.aborted) this.interrupted = true;
@@ -296,8 +355,28 @@ class SagaRun<I> {
     const delayMs = backoffDelay(policy, attempt, this.deps.random);
     this.pending.push({ op: 'event', event: this.event(i, phase, 'retrying', attempt, { delayMs, error: error.message }) });
     if ((await this.flush()).failed) return 'give-up';
-    await this.deps.clock.sleep(delayMs, phase === 'action' ? this.signal : undefined);
+    if (phase === 'action') await this.backOff(delayMs);
+    else await this.deps.clock.sleep(delayMs);
     return 'retry';
+  }
+
+  /**
+   * An action's back-off, cut short by the caller's signal or by a cancel request (polled while
+   * waiting, so a long back-off does not keep a cancelled saga going). The next attempt's
+   * decision point then rolls back.
+   */
+  private async backOff(delayMs: number): Promise<void> {
+    const stop = new AbortController();
+    const poll = setInterval(() => {
+      this.deps.store.getCancelRequest(this.sagaId).then((c) => c !== undefined && stop.abort(), () => undefined);
+    }, CANCEL_POLL_MS);
+    poll.unref();
+    try {
+      await this.deps.clock.sleep(delayMs, this.signal === undefined ? stop.signal : AbortSignal.any([this.signal, stop.signal]));
+    } finally {
+      clearInterval(poll);
+      this.cancelStale = true;
+    }
   }
 
   private noteFailure(step: string, message: string): void {
@@ -311,6 +390,7 @@ class SagaRun<I> {
     const startedAt = performance.now();
     this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt) });
     if (fault === 'timeout') await this.deps.clock.sleep(this.timeoutOf(step));
+    this.cancelStale = true;
     return { kind: 'failed', error: injectedError(step, phase, fault, this.timeoutOf(step)), durationMs: elapsedSince(startedAt) };
   }
 
@@ -352,6 +432,9 @@ class SagaRun<I> {
       ...(create === undefined ? {} : { create }),
       ...(crashPoint === undefined ? {} : { beforeCommit: () => this.faults.point(crashPoint) }),
     });
+    // The batch read the cancel request in its transaction: fresh as of this commit.
+    if (create === undefined) this.cancelStale = false;
+    if (result.cancel !== undefined) this.cancel = result.cancel;
     for (const ev of result.events) {
       this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
       logStepEvent(this.deps.logger, this.def.name, ev);

@@ -86,10 +86,11 @@ export type RecoveryPlan =
  * What recovery does with a saga it took over (rule 8): a `running` saga goes forward from its
  * first step that did not succeed (an uncertain step is re-run with the same idempotency key, a
  * step caught between transient retries is retried), unless that step failed permanently; a
- * `compensating` or `stuck` saga is rolled back.
+ * `compensating` or `stuck` saga is rolled back, and so is a running one that a cancel was recorded
+ * for (rule 11): its owner is gone, so recovery honours the cancel in its place.
  */
-export function planRecovery(status: 'running' | 'compensating' | 'stuck', states: readonly StepState[]): RecoveryPlan {
-  if (status !== 'running') return { direction: 'backward' };
+export function planRecovery(status: 'running' | 'compensating' | 'stuck', states: readonly StepState[], cancelRequested = false): RecoveryPlan {
+  if (status !== 'running' || cancelRequested) return { direction: 'backward' };
   const first = states.findIndex((s) => s.action !== 'succeeded');
   if (first === -1) return { direction: 'forward', fromStep: states.length };
   if (states[first]!.action === 'failed' && states[first]!.failedPermanently) return { direction: 'backward' };

@@ -66,6 +66,12 @@ export interface TakeOver {
   readonly previousOwner: { readonly id: string | null; readonly host: string | null; readonly pid: number | null; readonly leaseUntil: number | null };
 }
 
+/** A durable request to cancel a saga: who asked (`user@host`, or what a server says) and when. */
+export interface CancelRequest {
+  readonly at: number;
+  readonly by: string;
+}
+
 export interface SagaRecord {
   readonly sagaId: string;
   readonly definition: string;
@@ -87,6 +93,9 @@ export interface SagaRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly endedAt: number | null;
+  /** Set once a cancel was recorded while the saga was running (see `SagaStore.requestCancel`). */
+  readonly cancelRequestedAt: number | null;
+  readonly cancelRequestedBy: string | null;
 }
 
 export interface NewSaga {
@@ -142,6 +151,12 @@ export interface BatchResult {
   readonly events: readonly StepEvent[];
   /** Set when a local step's guard failed; the ops after it were not applied. */
   readonly failed?: { readonly stepIndex: number; readonly step: string; readonly error: string };
+  /**
+   * A cancel request this batch found on the saga (read in its transaction). When it finds one,
+   * a `completed` status op in it is not applied: a cancel recorded first wins over completion
+   * (docs/guarantees.md, rule 11); every other op is.
+   */
+  readonly cancel?: CancelRequest;
 }
 
 export interface SagaStore {
@@ -166,4 +181,11 @@ export interface SagaStore {
   ): Promise<boolean>;
   /** Every take-over of the saga, oldest first: who took it from whom, when and why. */
   getTakeOvers(sagaId: string): Promise<TakeOver[]>;
+  /**
+   * Records a cancel request, only if the saga is `running` and has none yet (a conditional
+   * update: a saga that completed first refuses it). True when this call recorded it.
+   */
+  requestCancel(sagaId: string, request: CancelRequest): Promise<boolean>;
+  /** The saga's cancel request, if any: what its owner reads at a decision point. */
+  getCancelRequest(sagaId: string): Promise<CancelRequest | undefined>;
 }

@@ -45,6 +45,9 @@ const SAGA_ERROR_STATUS = {
   unknown_customer: 422,
   unknown_saga: 404,
   ambiguous_saga_id: 400,
+  // Cancel or retry of a saga that ended, or retry of one a live owner drives: the saga's state conflicts.
+  saga_ended: 409,
+  saga_busy: 409,
   // The IETF Idempotency-Key draft: a key reused with another body is 422.
   key_conflict: 422,
   no_database: 503,

@@ -1,6 +1,6 @@
 import type { SqlWrite } from '../engine/definition.js';
 import { DuplicateSagaKeyError, LostOwnershipError } from '../engine/errors.js';
-import type { Batch, BatchResult, SagaStatus, SagaStore, StepEvent } from '../engine/store.js';
+import type { Batch, BatchResult, CancelRequest, SagaStatus, SagaStore, StepEvent } from '../engine/store.js';
 import { toSagaRecord, toStepEvent, toTakeOver, type EventRow, type SagaRow, type TakeOverRow } from './saga-rows.js';
 import type { SqlDatabase } from './sql.js';
 
@@ -29,6 +29,15 @@ const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idem
 export const TAKE_OVER_COLUMNS = `saga_takeovers (saga_id, at, reason, status, owner_id, owner_host, owner_pid,
   previous_owner_id, previous_owner_host, previous_owner_pid, previous_lease_until)`;
 export const RENEW_LEASE = 'UPDATE sagas SET lease_until = ?, updated_at = ? WHERE saga_id = ? AND owner_id = ?';
+// The lease renewal every batch starts with also reads the saga's cancel request, in the batch's
+// transaction (after its row lock), so a cancel and a completion never both win: 0 means none;
+// no row at all means this process lost the saga.
+const RENEW_LEASE_READ_CANCEL = `UPDATE sagas SET lease_until = ?, updated_at = ? WHERE saga_id = ? AND owner_id = ?
+  RETURNING coalesce(cancel_requested_at, 0)`;
+const CANCEL_REQUESTED_BY = 'SELECT cancel_requested_by FROM sagas WHERE saga_id = ?';
+/** Only a running saga with no request yet takes one (see `SagaStore.requestCancel`). */
+export const REQUEST_CANCEL = `UPDATE sagas SET cancel_requested_at = ?, cancel_requested_by = ?, updated_at = ?
+  WHERE saga_id = ? AND status = 'running' AND cancel_requested_at IS NULL`;
 const INSERT_EVENT = `INSERT INTO saga_events (saga_id, step, step_index, phase, event, attempt, at, duration_ms,
   error, error_kind, uncertain, delay_ms, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A saga that is terminal or stuck has no owner: nothing is working on it.
@@ -72,6 +81,7 @@ function* write(w: SqlWrite): Generator<Statement, void, StatementResult> {
 
 export function* applyBatch(batch: Batch, now: () => number): Generator<Statement, BatchResult, StatementResult> {
   const t = now();
+  let cancel: CancelRequest | undefined;
   if (batch.create !== undefined) {
     const c = batch.create;
     const { owner } = batch;
@@ -80,9 +90,11 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
       params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, batch.leaseUntil, c.createdAt, t],
       ...(c.idempotencyKey === undefined ? {} : { onUniqueViolation: () => new DuplicateSagaKeyError(c.idempotencyKey!) }),
     };
-  } else if ((yield { sql: RENEW_LEASE, params: [batch.leaseUntil, t, batch.sagaId, batch.owner.id] }) !== 1) {
+  } else {
+    const cancelAt = yield { sql: RENEW_LEASE_READ_CANCEL, params: [batch.leaseUntil, t, batch.sagaId, batch.owner.id], value: true };
     // Every commit proves this process still owns the saga (docs/guarantees.md, rule 7).
-    throw new LostOwnershipError(batch.sagaId);
+    if (cancelAt === undefined || cancelAt === null) throw new LostOwnershipError(batch.sagaId);
+    if (Number(cancelAt) > 0) cancel = { at: Number(cancelAt), by: String((yield { sql: CANCEL_REQUESTED_BY, params: [batch.sagaId], value: true }) ?? 'unknown') };
   }
   const events: StepEvent[] = [];
   const append = function* (ev: StepEvent): Generator<Statement, void, StatementResult> {
@@ -95,6 +107,8 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     } else if (op.op === 'writes') {
       for (const w of op.writes) yield* write(w);
     } else if (op.op === 'status') {
+      // A cancel recorded before this commit wins: the saga stays running and its owner rolls it back.
+      if (op.status === 'completed' && cancel !== undefined) continue;
       yield setStatus(batch.sagaId, op.status, op.failedStep ?? null, op.error ?? null, now());
     } else {
       const base = { sagaId: batch.sagaId, step: op.step, stepIndex: op.stepIndex, phase: op.phase, attempt: op.attempt };
@@ -116,14 +130,14 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
         const action = op.phase === 'action';
         yield setStatus(batch.sagaId, action ? 'compensating' : 'stuck', action ? op.step : null, action ? `${op.step}: ${err.message}` : null, now());
         batch.beforeCommit?.();
-        return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message } };
+        return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message }, ...(cancel === undefined ? {} : { cancel }) };
       }
       if (savepoint) yield { sql: 'RELEASE SAVEPOINT step', params: [] };
       yield* append({ ...base, event: 'succeeded', at: now(), durationMs: elapsed(t0) });
     }
   }
   batch.beforeCommit?.();
-  return { events };
+  return { events, ...(cancel === undefined ? {} : { cancel }) };
 }
 
 function elapsed(t0: number): number {
@@ -131,8 +145,13 @@ function elapsed(t0: number): number {
 }
 
 /** The saga log's reads, portable: the same SQL on both databases. */
-export function sagaLogReads(db: SqlDatabase): Pick<SagaStore, 'getSaga' | 'getEvents' | 'findByIdempotencyKey' | 'listUnfinished' | 'getTakeOvers'> {
+export function sagaLogReads(db: SqlDatabase): Pick<SagaStore, 'getSaga' | 'getEvents' | 'findByIdempotencyKey' | 'listUnfinished' | 'getTakeOvers' | 'getCancelRequest'> {
   return {
+    async getCancelRequest(sagaId) {
+      const row = await db.get<{ cancel_requested_at: number | null; cancel_requested_by: string | null }>('SELECT cancel_requested_at, cancel_requested_by FROM sagas WHERE saga_id = ?', [sagaId]);
+      const at = row?.cancel_requested_at;
+      return at === null || at === undefined ? undefined : { at: Number(at), by: row?.cancel_requested_by ?? 'unknown' };
+    },
     async getTakeOvers(sagaId) {
       return (await db.all<TakeOverRow>('SELECT * FROM saga_takeovers WHERE saga_id = ? ORDER BY takeover_id', [sagaId])).map(toTakeOver);
     },

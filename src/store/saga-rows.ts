@@ -19,6 +19,8 @@ export interface SagaRow {
   created_at: number;
   updated_at: number;
   ended_at: number | null;
+  cancel_requested_at: number | null;
+  cancel_requested_by: string | null;
 }
 
 /** The stored input, or why it cannot be read: one damaged row must not stop reading the others. */
@@ -43,6 +45,8 @@ export function toSagaRecord(r: SagaRow): SagaRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     endedAt: r.ended_at,
+    cancelRequestedAt: r.cancel_requested_at,
+    cancelRequestedBy: r.cancel_requested_by,
   };
 }
 

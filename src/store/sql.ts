@@ -19,6 +19,8 @@ export interface SqlDatabase {
   get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** All statements in one transaction that takes the write lock up front; changes per statement. */
   batch(writes: readonly SqlWrite[]): Promise<number[]>;
+  /** One statement on its own, outside any transaction (VACUUM may not run inside one); rows changed. */
+  run(sql: string): Promise<number>;
   close(): Promise<void>;
 }
 

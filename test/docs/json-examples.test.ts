@@ -56,7 +56,7 @@ function parseOutput(text: string): Shape {
 describe('the docs show --json examples', () => {
   it('of every command with --json', () => {
     const commands = new Set(examples.map((b) => /^from: (?:.*; )?saga (\w+)/.exec(b.meta)?.[1]));
-    expect([...commands].sort()).toEqual(['bench', 'checkout', 'inventory', 'list', 'recover', 'seed', 'show', 'verify']);
+    expect([...commands].sort()).toEqual(['bench', 'cancel', 'checkout', 'inventory', 'list', 'prune', 'recover', 'retry', 'seed', 'show', 'verify']);
   });
 });
 

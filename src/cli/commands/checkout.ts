@@ -128,6 +128,10 @@ function finish(report: CheckoutReport, outcome: SagaOutcome, signalExit: number
   const exitCode = exitCodeOfStatus(outcome.status);
   if (flags.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
   else ctx.stdout.write(renderCheckoutReport(report, ctx.color));
+  // Said on stderr too, so a script reading only the exit code (3) and stderr knows why.
+  if (report.cancelled !== null && signalExit === undefined) {
+    ctx.stderr.write(`saga: saga ${outcome.sagaId} was cancelled by ${report.cancelled.by} at ${report.cancelled.at}: ${outcome.status === 'stuck' ? 'its rollback is incomplete: run `saga retry ' + outcome.sagaId + '`' : 'it was rolled back'}\n`);
+  }
   if (signalExit !== undefined) {
     const what = {
       completed: 'its last step had already run, so it completed',

@@ -1,32 +1,17 @@
 import { checkoutRows, formatMoney, type CheckoutRows } from '../../checkout/queries.js';
-import { ExitCode, UsageError } from '../../errors.js';
+import { ExitCode } from '../../errors.js';
 import type { SagaRecord, StepEvent, TakeOver } from '../../engine/store.js';
-import { openApp, type App } from '../app.js';
-import { sagaIdsMatching } from '../../store/read-models.js';
+import { requireSaga } from '../../operations/find-saga.js';
+import { openApp } from '../app.js';
 import type { CommandContext } from '../context.js';
 import { chalkFor, formatDuration, formatTime, paintStatus } from '../output/format.js';
 import { renderTimeline } from '../output/timeline.js';
-
-/** The saga with the full id, else the one whose id starts or ends with what was given (6 characters or more). */
-export async function findSaga(app: Pick<App, 'db' | 'store'>, raw: string): Promise<SagaRecord | undefined> {
-  // A pasted id often brings a space with it.
-  const given = raw.trim();
-  const exact = await app.store.getSaga(given);
-  if (exact === undefined && /^[0-9a-f-]{1,5}$/i.test(given)) {
-    throw new UsageError(`${given} is too short to find a saga by: give at least 6 characters of its id (the 8 that \`saga list\` and the log lines show will do)`, 'invalid_value');
-  }
-  if (exact !== undefined || !/^[0-9a-f-]{6,36}$/i.test(given)) return exact;
-  const matches = await sagaIdsMatching(app.db, given.toLowerCase());
-  if (matches.length > 1) throw new UsageError(`${given} matches more than one saga: give more of the id (see \`saga list\`)`, 'ambiguous_saga_id');
-  return matches[0] === undefined ? undefined : app.store.getSaga(matches[0]);
-}
 
 /** `saga show <sagaId>`: the saga's timeline from the log, its input and the rows it produced. */
 export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx: CommandContext): Promise<number> {
   const app = await openApp(ctx.settings, 'read-only');
   try {
-    const saga = await findSaga(app, flags.sagaId);
-    if (saga === undefined) throw new UsageError(`no saga ${flags.sagaId} in ${app.db.label}: run \`saga list\` to see saga ids`, 'unknown_saga');
+    const saga = await requireSaga(app, flags.sagaId);
     const events = await app.store.getEvents(saga.sagaId);
     const takeOvers = await app.store.getTakeOvers(saga.sagaId);
     const rows = await checkoutRows(app.db, saga.sagaId);
@@ -44,6 +29,8 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
         : `  input   ${c.red(`damaged: ${saga.damage}`)}`,
     ];
     if (saga.error !== null) lines.push(`  error   ${c.red(saga.error)}`);
+    // Who asked for a cancel and when; whether it won is the status (a completed saga never has one).
+    if (saga.cancelRequestedAt !== null) lines.push(`  cancel  requested by ${saga.cancelRequestedBy ?? 'unknown'} at ${formatTime(saga.cancelRequestedAt)} UTC`);
     if (saga.ownerId !== null) lines.push(`  owner   ${saga.ownerId}, lease until ${saga.leaseUntil === null ? '-' : `${formatTime(saga.leaseUntil)} UTC`}`);
     lines.push('', renderTimeline(events, saga.createdAt, c, takeOvers), '');
     lines.push(`  stock    ${rows.reservation ? `${rows.reservation.qty} ${rows.reservation.status}` : '-'}`);
@@ -51,7 +38,7 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
     lines.push(`  order    ${rows.order ? `#${rows.order.orderId} ${rows.order.status}` : '-'}`);
     lines.push(`  shipment ${rows.shipment ? `#${rows.shipment.shipmentId} ${rows.shipment.status}` : '-'}`);
     if (saga.damage !== null) lines.push('', c.red('  damaged: recovery cannot drive this saga; repair its input (or restore the row from a backup), then run `saga recover`'));
-    else if (saga.status === 'stuck') lines.push('', c.red('  stuck: fix the cause, then run `saga recover` to retry the failed compensation'));
+    else if (saga.status === 'stuck') lines.push('', c.red(`  stuck: fix the cause, then run \`saga retry ${saga.sagaId}\` (or \`saga recover\`) to retry the failed compensation`));
     ctx.stdout.write(`${lines.join('\n')}\n`);
     return ExitCode.ok;
   } finally {
@@ -69,6 +56,7 @@ export function showJson(saga: SagaRecord, events: readonly StepEvent[], takeOve
     updatedAt: iso(saga.updatedAt),
     endedAt: iso(saga.endedAt),
     leaseUntil: iso(saga.leaseUntil),
+    cancelRequestedAt: iso(saga.cancelRequestedAt),
     events: events.map((e) => ({ ...e, at: iso(e.at) })),
     takeOvers: takeOvers.map((t) => ({ ...t, at: iso(t.at), previousOwner: { ...t.previousOwner, leaseUntil: iso(t.previousOwner.leaseUntil) } })),
     ...rows,

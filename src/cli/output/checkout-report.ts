@@ -13,6 +13,8 @@ export interface CheckoutReport extends CheckoutRows {
   /** True when `--key` matched an earlier checkout and this run did nothing new. */
   readonly replayed: boolean;
   readonly interrupted: boolean;
+  /** Rolled back because `saga cancel` asked for it: who asked and when (ISO 8601), else null. */
+  readonly cancelled: { readonly by: string; readonly at: string } | null;
   readonly product: { readonly id: number; readonly name: string };
   readonly qty: number;
   readonly customerId: number;
@@ -29,6 +31,7 @@ export async function checkoutReport(db: SqlDatabase, outcome: SagaOutcome, inpu
     status: outcome.status,
     replayed,
     interrupted: outcome.interrupted,
+    cancelled: outcome.cancelled === undefined ? null : { by: outcome.cancelled.by, at: new Date(outcome.cancelled.at).toISOString() },
     product: { id: input.productId, name: productName },
     qty: input.qty,
     customerId: input.customerId,
@@ -57,7 +60,7 @@ export function renderCheckoutReport(r: CheckoutReport, color: boolean): string 
     lines.push(`  ${s.name.padEnd(10)} ${paint(s.status.padEnd(20))}${detail(s.name, r)}${tries === '' ? '' : c.dim(` (${tries})`)}`.trimEnd());
   }
   if (r.status === 'compensated') lines.push(c.dim(`  ${undoneSentence(r)}`));
-  if (r.status === 'stuck') lines.push(c.red(`  Run \`saga recover\` to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
+  if (r.status === 'stuck') lines.push(c.red(`  Fix the cause, then run \`saga retry ${r.sagaId}\` (or \`saga recover\`) to retry the failed compensation; \`saga show ${r.sagaId}\` shows what happened.`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { checkoutRows } from '../../checkout/queries.js';
 import { SagaStatus } from '../../engine/store.js';
-import { findSaga, showJson } from '../../cli/commands/show.js';
+import { showJson } from '../../cli/commands/show.js';
+import { findSaga } from '../../operations/find-saga.js';
 import { inventoryReport, listSagasPage, type ListPosition, type SagaListRow } from '../../store/read-models.js';
 import { fail } from '../problem.js';
 import type { ServeDeps } from '../server.js';

@@ -17,6 +17,7 @@ export function postgresDatabase(pool: Pool, url: string, schema: string = DEFAU
         for (const w of writes) changes.push(await runWrite(client, w));
         return changes;
       }),
+    run: async (sql) => (await pool.query(sql)).rowCount ?? 0,
     close: () => pool.end(),
   };
 }

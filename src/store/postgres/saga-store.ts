@@ -1,5 +1,5 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, REQUEST_CANCEL, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import { postgresDatabase } from './database.js';
 import type { Pool, PoolClient } from './open.js';
 import { pgSql } from './statements.js';
@@ -39,6 +39,7 @@ export function postgresSagaStore(pool: Pool, now: () => number = Date.now): Sag
         return next.value;
       }),
     renewLease: async (sagaId, owner, leaseUntil) => (await run(pool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
+    requestCancel: async (sagaId, request) => (await run(pool, { sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] })) === 1,
     takeOver: async (sagaId, expected, owner, leaseUntil, reason) =>
       (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil, reason, expected.ownerHost, expected.ownerPid])).rowCount === 1,
   };

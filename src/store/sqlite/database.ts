@@ -14,6 +14,8 @@ export function sqliteDatabase(db: Db, label: string): SqlDatabase {
     all: <T>(sql: string, params: readonly unknown[] = []) => whenUnlocked(db, () => stmt(sql).all(...(params as unknown[])) as T[]),
     get: <T>(sql: string, params: readonly unknown[] = []) => whenUnlocked(db, () => stmt(sql).get(...(params as unknown[])) as T | undefined),
     batch: (writes) => whenUnlocked(db, () => batch.immediate(writes)),
+    // Not cached: such statements (VACUUM) are rare, and a prepared VACUUM holds nothing worth keeping.
+    run: (sql) => whenUnlocked(db, () => db.prepare(sql).run().changes),
     close: async () => {
       db.close();
     },

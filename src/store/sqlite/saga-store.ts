@@ -1,5 +1,5 @@
 import type { SagaStore } from '../../engine/store.js';
-import { applyBatch, RENEW_LEASE, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
+import { applyBatch, RENEW_LEASE, REQUEST_CANCEL, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
@@ -41,5 +41,6 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
     commit: (batch) => whenUnlocked(db, () => commit.immediate(batch)),
     renewLease: async (sagaId, owner, leaseUntil) => (await whenUnlocked(db, () => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }))) === 1,
     takeOver: (sagaId, expected, owner, leaseUntil, reason) => whenUnlocked(db, () => takeOver.immediate(sagaId, expected, owner, leaseUntil, reason)),
+    requestCancel: async (sagaId, request) => (await whenUnlocked(db, () => run({ sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] }))) === 1,
   };
 }
