@@ -10,7 +10,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...(sqliteOnly ? ['test/e2e/postgres-cli.test.ts', 'test/serve/event-feed.test.ts'] : [])],
+    exclude: [...configDefaults.exclude, ...(sqliteOnly ? ['test/e2e/postgres-cli.test.ts', 'test/serve/event-feed.test.ts', 'test/explore/explore-postgres.test.ts'] : [])],
     // Build the CLI bundle and start a throwaway PostgreSQL once, before any test runs.
     globalSetup: ['test/support/global-setup.ts'],
     // Every test file removes the temporary directories it made.

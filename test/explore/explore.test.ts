@@ -2,39 +2,13 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, inject, it } from 'vitest';
-import { createPostgresDatabase, withPg } from '../support/pg-database.js';
-import { openDb, runSaga, startSaga, tempDir } from '../support/cli.js';
-import { shell, writeShims } from '../docs/shop.js';
+import { describe, expect, it } from 'vitest';
+import { openDb, runSaga, startSaga } from '../support/cli.js';
+import { shell } from '../docs/shop.js';
+import { until, workplace, type ExploreJson } from './helpers.js';
 
 // `saga explore` as a user runs it: the real CLI, real SQLite copies, its exit code, its output,
 // and proof that it finds a planted bug and that its replay commands reproduce it.
-
-interface ExploreJson {
-  scenarios: number;
-  violations: number;
-  complete: boolean;
-  planned: number;
-  results: { id: string; cell: string; depth: number; finalStatus: string; run: { status?: string; crashedAt?: string }; violations: { invariant: string }[]; replay: string[] }[];
-}
-
-/** A directory with `saga` on PATH and its own TMPDIR, so a test can see explore leaves nothing behind. */
-function workplace() {
-  const cwd = tempDir('saga-explore-');
-  const tmp = tempDir('saga-explore-tmp-');
-  const bin = join(cwd, '.bin');
-  writeShims(bin);
-  const env = { TMPDIR: tmp };
-  return { cwd, tmp, env, shellEnv: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}`, NO_COLOR: '1', SAGA_RETRY_BASE_MS: '0' } };
-}
-
-async function until(check: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function sha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -184,30 +158,3 @@ describe('saga explore', { concurrent: true }, () => {
 });
 
 
-const adminUrl = inject('pgAdminUrl');
-
-describe.runIf(adminUrl !== '')('saga explore on PostgreSQL', { concurrent: true }, () => {
-  // A database per scenario is made with CREATE DATABASE … TEMPLATE: slower than a file copy.
-  it('explores a PostgreSQL database on a throwaway database per scenario, finds a planted trigger, drops every copy', { timeout: 180_000 }, async () => {
-    const w = workplace();
-    const url = await createPostgresDatabase(adminUrl);
-    expect((await runSaga(['seed', '--db', url], { cwd: w.cwd })).code).toBe(0);
-    await withPg(url, (c) => c.query(`
-      CREATE FUNCTION saga.lose_a_unit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN UPDATE saga.inventory SET stock = stock - 1 WHERE product_id = NEW.product_id; RETURN NEW; END $$;
-      CREATE TRIGGER lose_a_unit AFTER UPDATE OF status ON saga.reservations FOR EACH ROW
-        WHEN (NEW.status = 'released') EXECUTE FUNCTION saga.lose_a_unit();`));
-    // One run shows both sides: the scenarios that release stock break the invariant, the others hold.
-    const buggy = await runSaga(['explore', '--json', '--jobs', '2', '--db', url], { cwd: w.cwd, env: w.env });
-    expect(buggy.code, buggy.stderr).toBe(5);
-    const out = JSON.parse(buggy.stdout) as ExploreJson;
-    expect(out.results.find((x) => x.id === 'payment.action.error')!.violations.map((v) => v.invariant)).toContain('stock-conserved');
-    expect(out.results.find((x) => x.id === 'payment.action.crash-after-effect')).toMatchObject({ cell: 'recovered', finalStatus: 'completed' });
-    expect(out.results.find((x) => x.id === 'payment.action.transient-below')!.cell).toBe('completed');
-    // The explored database itself was not touched, and no copy is left on the server.
-    const left = await withPg(adminUrl, (c) => c.query(`SELECT datname FROM pg_database WHERE datname LIKE 'saga\\_explore\\_%'`));
-    expect(left.rows).toEqual([]);
-    const sagas = await withPg(url, (c) => c.query('SELECT count(*)::int AS n FROM saga.sagas'));
-    expect(sagas.rows[0]).toEqual({ n: 0 });
-  });
-});
