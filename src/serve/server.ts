@@ -12,6 +12,7 @@ import type { Wakeup } from './events.js';
 import type { InFlight } from './in-flight.js';
 import { checkoutRoutes } from './routes/checkouts.js';
 import { sagaRoutes } from './routes/sagas.js';
+import { sagaOperationRoutes } from './routes/saga-operations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 
@@ -80,6 +81,7 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
 
   await server.register(checkoutRoutes(deps), { prefix: '/api' });
   await server.register(sagaRoutes(deps), { prefix: '/api' });
+  await server.register(sagaOperationRoutes(deps), { prefix: '/api' });
   await server.register(eventRoutes(deps), { prefix: '/api' });
   await server.register(healthRoutes(deps));
   return server;

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { ROOT, tempDir } from '../support/cli.js';
-import { expectVerifyClean, startServer, stopServers } from './helpers.js';
+import { eventually, expectVerifyClean, startServer, stopServers } from './helpers.js';
 
 // The curl lines of docs/serve.md's Examples, run as written against a real `saga serve`
 // (only the address changes: the test's server listens on a free port).
@@ -43,6 +43,12 @@ describe('the curl examples of docs/serve.md', () => {
       else if (example.includes(' -si ')) expect(out, example).toMatch(/^HTTP\/1\.1 20[12] /);
       else expect(JSON.parse(out) as unknown, example).not.toHaveProperty('type', 'about:blank');
     }
+    // The cancelled checkout rolls back after its 202 (its payment times out first): verify once
+    // every saga the examples started has ended.
+    await eventually(async () => {
+      const open = await Promise.all(['running', 'compensating'].map(async (status) => ((await (await fetch(`${server.url}/api/sagas?status=${status}`)).json()) as { sagas: unknown[] }).sagas.length));
+      return open.every((n) => n === 0) ? true : undefined;
+    }, 'the sagas of the examples to end');
     await expectVerifyClean(db, cwd);
   });
 });

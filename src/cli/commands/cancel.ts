@@ -19,8 +19,7 @@ export async function cancelCommand(flags: { sagaId: string; json?: boolean }, c
     app = await openApp(ctx.settings, 'never');
     const result = await cancelSaga(app, flags.sagaId, { by: operatorName(ctx.sources.env), now: Date.now(), machine: localMachine(), logger });
     if (flags.json) {
-      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-      ctx.stdout.write(`${JSON.stringify({ ...result, cancelRequestedAt: iso(result.cancelRequestedAt) })}\n`);
+      ctx.stdout.write(`${JSON.stringify(cancelJson(result))}\n`);
     } else {
       ctx.stdout.write(`${render(result)}\n`);
     }
@@ -29,6 +28,11 @@ export async function cancelCommand(flags: { sagaId: string; json?: boolean }, c
     close();
     await app?.close();
   }
+}
+
+/** The object of `saga cancel --json`, also the answer of `POST /api/sagas/:id/cancel`. */
+export function cancelJson(r: CancelResult) {
+  return { ...r, cancelRequestedAt: r.cancelRequestedAt === null ? null : new Date(r.cancelRequestedAt).toISOString() };
 }
 
 function render(r: CancelResult): string {

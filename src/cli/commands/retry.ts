@@ -32,7 +32,7 @@ export async function retryCommand(flags: { sagaId: string; json?: boolean }, ct
     const result = await retrySaga(app, flags.sagaId, deps);
     const status = result.outcome.status;
     if (flags.json) {
-      ctx.stdout.write(`${JSON.stringify({ sagaId: result.sagaId, from: result.from, direction: result.direction, status, error: result.outcome.error ?? null })}\n`);
+      ctx.stdout.write(`${JSON.stringify(retryJson(result))}\n`);
     } else {
       ctx.stdout.write(`${render(result)}\n`);
     }
@@ -42,6 +42,11 @@ export async function retryCommand(flags: { sagaId: string; json?: boolean }, ct
     close();
     await app?.close();
   }
+}
+
+/** The object of `saga retry --json`, also the answer of `POST /api/sagas/:id/retry`. */
+export function retryJson(r: RetryResult) {
+  return { sagaId: r.sagaId, from: r.from, direction: r.direction, status: r.outcome.status, error: r.outcome.error ?? null };
 }
 
 function render(r: RetryResult): string {
