@@ -9,6 +9,7 @@ import { recoverSaga, type DefinitionRegistry, type LocalMachine } from '../engi
 import { SimulatedCrashError } from '../engine/attempt.js';
 import { systemClock } from '../engine/clock.js';
 import { startSaga, type EngineLogger } from '../engine/runner.js';
+import type { SagaTracer } from '../engine/tracing.js';
 import type { Owner, SagaStore } from '../engine/store.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { UsageError } from '../errors.js';
@@ -31,6 +32,8 @@ export interface BenchDeps {
   readonly logger: EngineLogger;
   readonly owner: Owner;
   readonly leaseMs: number;
+  /** Each checkout a trace, when tracing is on. */
+  readonly tracer?: SagaTracer;
   readonly onProgress?: (done: number) => void;
   /** Once aborted (Ctrl-C), no new checkout starts; those in flight finish, then the report. */
   readonly signal?: AbortSignal;
@@ -104,6 +107,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
           random,
           owner: runner,
           leaseMs: deps.leaseMs,
+          ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
           faults: plan === undefined ? noFaults : faultInjector(plan, (point) => { throw new SimulatedCrashError(point); }),
         }, { sagaId });
         outcomes[outcome.status]++;
@@ -121,7 +125,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   // Recover exactly the sagas that crashed, no other (stuck ones stay stuck and are counted once,
   // other processes' sagas are theirs), and count each by how it ended.
   const deadRunner: LocalMachine = { host: runner.host, pidScope: runner.pidScope, process: () => ({ alive: false }) };
-  const recoveryDeps = { store: deps.store, logger: deps.logger, clock: systemClock, random, owner: deps.owner, leaseMs: deps.leaseMs, machine: deadRunner };
+  const recoveryDeps = { store: deps.store, logger: deps.logger, clock: systemClock, random, owner: deps.owner, leaseMs: deps.leaseMs, machine: deadRunner, ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }) };
   let crashedAndRecovered = 0;
   for (const sagaId of crashed) {
     const saga = await deps.store.getSaga(sagaId);

@@ -7,6 +7,7 @@ import { systemClock } from '../engine/clock.js';
 import type { EngineDeps, EngineLogger, SagaOutcome } from '../engine/runner.js';
 import type { FaultInjector } from '../engine/faults.js';
 import type { Owner } from '../engine/store.js';
+import type { SagaTracer } from '../engine/tracing.js';
 import { UsageError } from '../errors.js';
 import type { App } from './app.js';
 import { checkoutReport, type CheckoutReport } from './output/checkout-report.js';
@@ -34,6 +35,8 @@ export interface CheckoutDeps {
   readonly owner: Owner;
   readonly leaseMs: number;
   readonly faults: FaultInjector;
+  /** Each saga a trace, when tracing is on (src/telemetry/). */
+  readonly tracer?: SagaTracer;
 }
 
 export interface CheckoutHooks {
@@ -44,6 +47,8 @@ export interface CheckoutHooks {
   readonly onSaga?: (sagaId: string) => void;
   /** The saga's first record committed: from here a failing database loses nothing of it. */
   readonly onRecorded?: () => void;
+  /** A W3C traceparent the new saga's trace continues (a request's header, the TRACEPARENT variable). */
+  readonly traceParent?: string;
 }
 
 export interface CheckoutResult {
@@ -87,7 +92,7 @@ export async function runCheckout(app: App, req: CheckoutRequest, deps: Checkout
     recorded = true;
     return result;
   } };
-  const engine: EngineDeps = { store, logger: deps.logger, clock: systemClock, random: Math.random, owner: deps.owner, leaseMs: deps.leaseMs, faults: deps.faults };
+  const engine: EngineDeps = { store, logger: deps.logger, clock: systemClock, random: Math.random, owner: deps.owner, leaseMs: deps.leaseMs, faults: deps.faults, ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }) };
   const startedAt = Date.now();
   const { outcome, replayed } = await runSagaOnce(app.checkout, input, app.definitions, engine, {
     sagaId: hooks.sagaId,
@@ -96,6 +101,7 @@ export async function runCheckout(app: App, req: CheckoutRequest, deps: Checkout
     ...(hooks.onWaiting === undefined ? {} : { onWaiting: hooks.onWaiting }),
     ...(hooks.onTakenOver === undefined ? {} : { onTakenOver: hooks.onTakenOver }),
     ...(hooks.onSaga === undefined ? {} : { onSaga: hooks.onSaga }),
+    ...(hooks.traceParent === undefined ? {} : { traceParent: hooks.traceParent }),
   });
   const report = await checkoutReport(app.db, outcome, input, productName, Date.now() - startedAt, replayed);
   return { report, outcome };

@@ -54,6 +54,8 @@ export interface RunOnceOptions {
   readonly onSaga?: (sagaId: string) => void;
   /** Told once when this call starts waiting for a saga another live process drives. */
   readonly onWaiting?: (sagaId: string) => void;
+  /** A W3C traceparent for the new saga's trace to continue (an incoming request's), when tracing is on. */
+  readonly traceParent?: string;
 }
 
 export interface RunOnceResult {
@@ -81,6 +83,7 @@ export async function runSagaOnce<I>(def: SagaDefinition<I>, input: I, definitio
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       ...(key === undefined ? {} : { idempotencyKey: key }),
       ...(requestHash === undefined ? {} : { requestHash }),
+      ...(opts.traceParent === undefined ? {} : { traceParent: opts.traceParent }),
     });
     return { outcome, replayed: false };
   } catch (err) {

@@ -6,6 +6,7 @@ import { noFaults, type FaultInjector, type FaultMode } from './faults.js';
 import { backoffDelay } from './retry.js';
 import { applyEvent, compensationOrder, foldEvents, initialStepState, type StepState } from './step-state.js';
 import type { Clock } from './clock.js';
+import { noTracing, type SagaTrace, type SagaTracer } from './tracing.js';
 import type { BatchOp, BatchResult, CancelRequest, NewSaga, Owner, SagaStatus, SagaStore, StepEvent } from './store.js';
 
 /** How often a saga waiting out a back-off looks for a cancel request (docs/guarantees.md, rule 11). */
@@ -26,6 +27,8 @@ export interface EngineDeps {
   readonly owner: Owner;
   readonly leaseMs: number;
   readonly faults?: FaultInjector;
+  /** Sees every saga as a trace (src/engine/tracing.ts); none by default. */
+  readonly tracer?: SagaTracer;
 }
 
 export interface SagaOutcome {
@@ -45,8 +48,9 @@ export async function startSaga<I>(
   def: SagaDefinition<I>,
   input: I,
   deps: EngineDeps,
-  opts: { sagaId: string; idempotencyKey?: string; requestHash?: string; signal?: AbortSignal },
+  opts: { sagaId: string; idempotencyKey?: string; requestHash?: string; signal?: AbortSignal; traceParent?: string },
 ): Promise<SagaOutcome> {
+  const trace = (deps.tracer ?? noTracing).startSaga({ sagaId: opts.sagaId, definition: def.name, resumed: false, ...(opts.traceParent === undefined ? {} : { parent: opts.traceParent }) });
   const create: NewSaga = {
     sagaId: opts.sagaId,
     definition: def.name,
@@ -54,15 +58,16 @@ export async function startSaga<I>(
     createdAt: deps.clock.now(),
     ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
     ...(opts.requestHash === undefined ? {} : { requestHash: opts.requestHash }),
+    ...(trace.context === undefined ? {} : { traceContext: trace.context }),
   };
-  const run = new SagaRun(def, input, opts.sagaId, deps, foldEvents(def.steps.length, []), 'running', opts.signal, undefined);
+  const run = new SagaRun(def, input, opts.sagaId, deps, foldEvents(def.steps.length, []), 'running', opts.signal, undefined, trace);
   return run.drive({ direction: 'forward', fromStep: 0 }, create);
 }
 
 /** Drive a saga this process has just taken over (see recovery.ts). */
 export async function resumeSaga<I>(
   def: SagaDefinition<I>,
-  saga: { sagaId: string; input: unknown; status: SagaStatus; cancelRequestedAt?: number | null; cancelRequestedBy?: string | null },
+  saga: { sagaId: string; input: unknown; status: SagaStatus; cancelRequestedAt?: number | null; cancelRequestedBy?: string | null; traceContext?: string | null },
   events: readonly StepEvent[],
   plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' },
   deps: EngineDeps,
@@ -70,7 +75,10 @@ export async function resumeSaga<I>(
 ): Promise<SagaOutcome> {
   const input = def.parseInput(saga.input);
   const cancel = saga.cancelRequestedAt === null || saga.cancelRequestedAt === undefined ? undefined : { at: saga.cancelRequestedAt, by: saga.cancelRequestedBy ?? 'unknown' };
-  const run = new SagaRun(def, input, saga.sagaId, deps, foldEvents(def.steps.length, events), saga.status, signal, cancel);
+  // The trace goes on where the saga's first owner started it (its context is stored with the saga).
+  const parent = saga.traceContext ?? undefined;
+  const trace = (deps.tracer ?? noTracing).startSaga({ sagaId: saga.sagaId, definition: def.name, resumed: true, ...(parent === undefined ? {} : { parent }) });
+  const run = new SagaRun(def, input, saga.sagaId, deps, foldEvents(def.steps.length, events), saga.status, signal, cancel, trace);
   return run.drive(plan);
 }
 
@@ -106,6 +114,8 @@ class SagaRun<I> {
   private failedStep: string | undefined;
   private failure: string | undefined;
   private readonly faults: FaultInjector;
+  /** The engine's logger, through the trace: lines logged while the saga runs carry its span's ids. */
+  private readonly log: EngineLogger;
 
   constructor(
     private readonly def: SagaDefinition<I>,
@@ -117,8 +127,10 @@ class SagaRun<I> {
     private readonly signal: AbortSignal | undefined,
     /** The saga's cancel request, once known (from its row, or read at a decision point). */
     private cancel: CancelRequest | undefined,
+    private readonly trace: SagaTrace,
   ) {
     this.faults = deps.faults ?? noFaults;
+    this.log = trace.logger(deps.logger);
   }
 
   async drive(plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' }, create?: NewSaga): Promise<SagaOutcome> {
@@ -137,8 +149,15 @@ class SagaRun<I> {
       // (`stuck` has its own error-level line).
       if (status !== 'stuck') {
         const fields = { sagaId: this.sagaId, saga: this.def.name, event: status, ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep, err: { message: this.failure } }) };
-        this.deps.logger.info(fields, status === 'completed' ? `saga ${this.sagaId} completed` : `saga ${this.sagaId} compensated: ${this.failure ?? 'rolled back'}`);
+        this.log.info(fields, status === 'completed' ? `saga ${this.sagaId} completed` : `saga ${this.sagaId} compensated: ${this.failure ?? 'rolled back'}`);
       }
+      this.trace.end({
+        status,
+        interrupted: this.interrupted,
+        ...(this.cancelHonoured && this.cancel !== undefined ? { cancelledBy: this.cancel.by } : {}),
+        ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }),
+        ...(this.failure === undefined ? {} : { error: this.failure }),
+      });
       return {
         sagaId: this.sagaId,
         status,
@@ -148,6 +167,10 @@ class SagaRun<I> {
         ...(this.failedStep === undefined ? {} : { failedStep: this.failedStep }),
         ...(this.failure === undefined ? {} : { error: this.failure }),
       };
+    } catch (err) {
+      // Lost to a recoverer, a database that failed, a simulated crash: the saga is left to recovery.
+      this.trace.end({ status: 'unfinished', error: err instanceof Error ? err.message : String(err) });
+      throw err;
     } finally {
       clearInterval(this.leaseTimer);
     }
@@ -199,7 +222,7 @@ class SagaRun<I> {
     this.failedStep ??= step;
     const tried = step === undefined ? 0 : (this.states[this.def.steps.findIndex((st) => st.name === step)]?.actionAttempts ?? 0);
     this.failure ??= step === undefined ? `${why}, before it could complete` : tried === 0 ? `${why}, before ${step} ran` : `${why}, before ${step}'s attempt #${tried + 1}`;
-    this.deps.logger.warn(
+    this.log.warn(
       { sagaId: this.sagaId, saga: this.def.name, ...(step === undefined ? {} : { step }), event: 'cancelled', cancelledBy: cancel.by, cancelRequestedAt: cancel.at },
       `saga ${this.sagaId} ${this.failure}: rolling back`,
     );
@@ -211,7 +234,7 @@ class SagaRun<I> {
     this.interrupted = true;
     const why = `interrupted by ${String(signal.reason ?? 'a signal')} before this step ran`;
     this.noteFailure(step, why);
-    this.deps.logger.warn({ sagaId: this.sagaId, saga: this.def.name, step, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
+    this.log.warn({ sagaId: this.sagaId, saga: this.def.name, step, event: 'interrupted' }, `saga ${this.sagaId} ${why}: rolling back`);
     return 'rollback';
   }
 
@@ -279,7 +302,7 @@ class SagaRun<I> {
   }
 
   private logStuck(step: string, attempts: number, error: string): void {
-    this.deps.logger.error(
+    this.log.error(
       { sagaId: this.sagaId, saga: this.def.name, step, phase: 'compensation', event: 'stuck', attempt: attempts, err: { message: error } },
       `saga ${this.sagaId} is stuck: the compensation of ${step} failed ${attempts} time(s); fix the cause, then run \`saga recover\` to retry it`,
     );
@@ -437,7 +460,8 @@ class SagaRun<I> {
     if (result.cancel !== undefined) this.cancel = result.cancel;
     for (const ev of result.events) {
       this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
-      logStepEvent(this.deps.logger, this.def.name, ev);
+      this.trace.recorded(ev);
+      logStepEvent(this.log, this.def.name, ev);
     }
     if (result.failed) {
       this.noteFailure(result.failed.step, result.failed.error);

@@ -96,6 +96,8 @@ export interface SagaRecord {
   /** Set once a cancel was recorded while the saga was running (see `SagaStore.requestCancel`). */
   readonly cancelRequestedAt: number | null;
   readonly cancelRequestedBy: string | null;
+  /** The W3C traceparent of the trace the saga started in, or null when it was not traced (src/engine/tracing.ts). */
+  readonly traceContext: string | null;
 }
 
 export interface NewSaga {
@@ -105,6 +107,7 @@ export interface NewSaga {
   readonly idempotencyKey?: string;
   readonly requestHash?: string;
   readonly createdAt: number;
+  readonly traceContext?: string;
 }
 
 export type BatchOp =

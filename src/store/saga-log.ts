@@ -23,8 +23,8 @@ export interface Statement {
 export type StatementResult = number | unknown;
 
 const INSERT_SAGA = `INSERT INTO sagas (saga_id, definition, input, status, idempotency_key, request_hash,
-  owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until, created_at, updated_at)
-  VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  owner_id, owner_host, owner_pid, owner_pid_scope, owner_started_at, lease_until, created_at, updated_at, trace_context)
+  VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 /** The record of a take-over, written with it (see the stores' TAKE_OVER). */
 export const TAKE_OVER_COLUMNS = `saga_takeovers (saga_id, at, reason, status, owner_id, owner_host, owner_pid,
   previous_owner_id, previous_owner_host, previous_owner_pid, previous_lease_until)`;
@@ -87,7 +87,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     const { owner } = batch;
     yield {
       sql: INSERT_SAGA,
-      params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, batch.leaseUntil, c.createdAt, t],
+      params: [c.sagaId, c.definition, JSON.stringify(c.input), c.idempotencyKey ?? null, c.requestHash ?? null, owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, batch.leaseUntil, c.createdAt, t, c.traceContext ?? null],
       ...(c.idempotencyKey === undefined ? {} : { onUniqueViolation: () => new DuplicateSagaKeyError(c.idempotencyKey!) }),
     };
   } else {

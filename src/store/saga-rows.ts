@@ -21,6 +21,7 @@ export interface SagaRow {
   ended_at: number | null;
   cancel_requested_at: number | null;
   cancel_requested_by: string | null;
+  trace_context: string | null;
 }
 
 /** The stored input, or why it cannot be read: one damaged row must not stop reading the others. */
@@ -47,6 +48,8 @@ export function toSagaRecord(r: SagaRow): SagaRecord {
     endedAt: r.ended_at,
     cancelRequestedAt: r.cancel_requested_at,
     cancelRequestedBy: r.cancel_requested_by,
+    // Undefined only in a row read before migration 0006 ran (a read-only snapshot is migrated too).
+    traceContext: r.trace_context ?? null,
   };
 }
 

@@ -12,6 +12,7 @@ import { redactUrl } from '../../store/postgres/url.js';
 import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
+import { loadTracing } from '../../telemetry/load.js';
 import { databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
 import { progressBar } from '../output/progress.js';
@@ -67,6 +68,7 @@ async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => v
   // Injected timeouts and retries should show the paths, not dominate the run.
   const checkout = checkoutSaga({ provider: app.provider, now: Date.now, timeoutMs: 50, retryBaseDelayMs: 1 });
   const { logger, close } = commandLogger(ctx, { console: false });
+  const tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
   const n = flags.n ?? 1000;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY === true && !flags.json ? progressBar(ctx.stderr, n) : undefined;
   const interrupts = listenForInterrupts({
@@ -82,6 +84,7 @@ async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => v
       {
         db: app.db, store: app.store, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
         owner: processOwner(), leaseMs: ctx.settings.leaseMs, signal: interrupts.signal,
+        ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
         ...(progress === undefined ? {} : { onProgress: progress.update }),
       },
     );
@@ -96,6 +99,7 @@ async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => v
     return result.violations === 0 ? ExitCode.ok : ExitCode.violations;
   } finally {
     interrupts.dispose();
+    await tracing?.shutdown();
     close();
     await app.close();
   }

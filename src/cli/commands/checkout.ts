@@ -10,6 +10,7 @@ import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from
 import { again, listenForInterrupts } from '../interrupt.js';
 import { sagaProgress } from '../saga-progress.js';
 import { describeInjected, resolveFaultSettings, unfireableCompensationFault } from '../settings.js';
+import { loadTracing } from '../../telemetry/load.js';
 import { renderCheckoutReport, type CheckoutReport } from '../output/checkout-report.js';
 import { checkCatalogIds, checkoutInput, runCheckout } from '../run-checkout.js';
 
@@ -51,6 +52,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     const unfireable = unfireableCompensationFault(faults);
     if (unfireable !== undefined) ctx.stderr.write(`saga: ${unfireable}\n`);
     const { logger, close } = commandLogger(ctx);
+    const tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
     const def = app.checkout;
     const progress = sagaProgress(logger, {
       steps: def.steps.map((s) => s.name),
@@ -74,7 +76,7 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
     // Whether the saga's first record committed: then a failing database loses nothing of it.
     let recorded = false;
     try {
-      const { report: done, outcome } = await runCheckout(app, request, { logger: progress.logger, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector }, {
+      const { report: done, outcome } = await runCheckout(app, request, { logger: progress.logger, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector, ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }, {
         sagaId,
         signal: interrupts.signal,
         onWaiting: (id) => {
@@ -95,6 +97,8 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       return finish(report, outcome, interrupts.exitCode(), flags, ctx);
     } finally {
       interrupts.dispose();
+      // After the report: the user has the answer while the spans go out (bounded, see telemetry/).
+      await tracing?.shutdown();
       close();
     }
   } finally {

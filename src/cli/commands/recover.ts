@@ -5,6 +5,7 @@ import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../err
 import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
+import { loadTracing, type Tracing } from '../../telemetry/load.js';
 
 export interface RecoverFlags {
   readonly json?: boolean;
@@ -23,14 +24,19 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
   checkLogFile(ctx.settings.logFile);
   const { logger, close } = commandLogger(ctx);
   let app: App;
+  let tracing: Tracing | undefined;
   try {
     app = await openApp(ctx.settings, 'never', undefined, undefined, lockWaitNotice(ctx));
+    tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
   } catch (err) {
     close();
     throw err;
   }
   const owner = processOwner();
-  const deps: RecoveryDeps = { store: app.store, logger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner) };
+  const deps: RecoveryDeps = {
+    store: app.store, logger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner),
+    ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
+  };
   try {
     if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
     const results = await recoverAbandonedSagas(app.definitions, deps);
@@ -40,6 +46,7 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
     else ctx.stdout.write(results.length === 0 ? 'nothing to recover: every saga is terminal\n' : `${results.map(render).join('\n')}\n`);
     return stuck ? ExitCode.rollbackIncomplete : ExitCode.ok;
   } finally {
+    await tracing?.shutdown();
     close();
     await app.close();
   }
