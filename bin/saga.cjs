@@ -52,6 +52,8 @@ if (writing) {
 async function writeCodeCache() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-code-cache-'));
   process.env.LOG_LEVEL = 'silent';
+  // The warm-up checkout is not the user's: it sends no trace to their collector.
+  process.env.OTEL_SDK_DISABLED = 'true';
   const args = (...a) => [process.argv[0], process.argv[1], ...a, '--db', path.join(dir, 'warm.db'), '--log-file', path.join(dir, 'warm.log')];
   const [out, err] = [process.stdout.write, process.stderr.write];
   process.stdout.write = process.stderr.write = () => true; // the warm-up's own output is not the build's

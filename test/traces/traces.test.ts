@@ -107,7 +107,9 @@ describe('traces', () => {
     expect(backoffs.map((s) => s.attributes['saga.attempt'])).toEqual([1, 2]);
     for (const [i, b] of backoffs.entries()) {
       expect(b.attributes['saga.retry.delay_ms']).toEqual(expect.any(Number));
-      expect(b.startNs >= attempts[i]!.endNs && b.endNs <= attempts[i + 1]!.startNs, `back-off ${i + 1} between attempts`).toBe(true);
+      // It lasts from the failure to the next attempt: the wait is visible in the trace.
+      expect(b.startNs >= attempts[i]!.endNs, `back-off ${i + 1} after its attempt`).toBe(true);
+      expect(b.endNs, `back-off ${i + 1} ends as the next attempt starts`).toBe(attempts[i + 1]!.startNs);
     }
     // Compensations are marked, in reverse order of the steps that succeeded.
     const compensations = spans.filter((s) => s.attributes['saga.phase'] === 'compensation').sort((a, b) => (a.startNs < b.startNs ? -1 : 1));
