@@ -18,7 +18,7 @@ export interface SagaTracer {
 export interface SagaTrace {
   /** A W3C traceparent naming this run's span, stored with a new saga so a recoverer continues its trace. */
   readonly context: string | undefined;
-  /** A log record that is durable now (docs/guarantees.md, rule 12): attempts and back-offs are derived from these. */
+  /** A log record just committed (never one that might still be lost): attempts and back-offs are derived from these. */
   recorded(ev: StepEvent): void;
   /** The logger to use while this saga runs: each line may carry the ids of the span it belongs to. */
   logger(base: EngineLogger): EngineLogger;
