@@ -49,8 +49,10 @@ export async function showCommand(flags: { sagaId: string; json?: boolean }, ctx
 /** The one JSON object of `saga show --json` (and of `GET /api/sagas/:id`). */
 export function showJson(saga: SagaRecord, events: readonly StepEvent[], takeOvers: readonly TakeOver[], rows: CheckoutRows) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  // The stored trace context is not part of the documented JSON shape (yet); docs/traces.md says where trace ids are.
+  const { traceContext: _traceContext, ...record } = saga;
   return {
-    ...saga,
+    ...record,
     input: saga.input ?? null,
     createdAt: iso(saga.createdAt),
     updatedAt: iso(saga.updatedAt),
