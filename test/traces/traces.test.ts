@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type TestBackend } from '../support/backends.js';
 import { withPg } from '../support/pg-database.js';
-import { openDb, readLog, runSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
+import { openDb, readLog, runSaga, startSaga, tempDir, type LogLine, type RunResult } from '../support/cli.js';
 import { startReceiver, type Receiver, type ReceivedSpan } from './otlp-receiver.js';
 
 // Every saga an OpenTelemetry trace: the real CLI exports to a real OTLP/HTTP receiver on
@@ -118,6 +118,24 @@ describe('traces', () => {
     expect(compensations[1]!.attributes['saga.idempotency_key']).toBe(`${sagaId}:payment:compensate`);
   });
 
+  it('a checkout continues the trace TRACEPARENT names (the same path `saga serve` takes for a request\'s traceparent)', async () => {
+    const dir = tempDir();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parent = '00f067aa0ba902b7';
+    const run = await checkout(dir, [], otel({ TRACEPARENT: `00-${traceId}-${parent}-01` }));
+    expect(run.code, run.stderr).toBe(0);
+    const { root, spans } = traceOf(sagaIdOf(run));
+    expect(root.traceId).toBe(traceId);
+    expect(root.parentSpanId).toBe(parent);
+    expect(spans).toHaveLength(4);
+    // A malformed one is ignored: the saga starts a trace of its own.
+    const other = await checkout(dir, [], otel({ TRACEPARENT: 'not-a-traceparent' }));
+    expect(other.code, other.stderr).toBe(0);
+    const { root: own } = traceOf(sagaIdOf(other));
+    expect(own.parentSpanId).toBe('');
+    expect(own.traceId).not.toBe(traceId);
+  });
+
   it('saga bench: every checkout is its own trace', async () => {
     const dir = tempDir();
     const run = await runSaga(['bench', '--n', '3', '--db', join(dir, 'saga.db'), '--json'], { cwd: dir, env: otel({ OTEL_SERVICE_NAME: 'bench-run' }) });
@@ -159,6 +177,31 @@ describe.each(BACKENDS)('traces on $name', (backend) => {
     const recoveryLines = readLog(join(dir, 'saga.log')).slice(first.length).filter((l) => l.sagaId === sagaId && l.event !== 'taken-over');
     expect(recoveryLines.length).toBeGreaterThan(0);
     for (const line of recoveryLines) expect(line.trace_id, line.msg).toBe(traceId);
+  });
+});
+
+describe('traces from the recovery daemon', () => {
+  it('recover --watch continues a crashed checkout\'s trace and sends its spans when it stops', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'saga.db');
+    const log = join(dir, 'saga.log');
+    expect((await runSaga(['seed', '--db', db], { cwd: dir })).code).toBe(0);
+    const crashed = await checkout(dir, ['--fail-at', 'order', '--fail-mode', 'crash'], otel(), db);
+    expect(crashed.signal).toBe('SIGKILL');
+    const sagaId = readLog(log).find((l) => typeof l.sagaId === 'string')!.sagaId!;
+    const traceId = readLog(log).find((l) => l.sagaId === sagaId)!.trace_id;
+    const watcher = startSaga(['recover', '--watch', '--interval', '50', '--db', db], { cwd: dir, env: otel() });
+    const deadline = Date.now() + 20_000;
+    while (!readLog(log).some((l) => l.sagaId === sagaId && l.event === 'completed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    watcher.child.kill('SIGTERM');
+    const stopped = await watcher.done;
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const { root, spans } = traceOf(sagaId);
+    expect(root.traceId).toBe(traceId);
+    expect(root.attributes).toMatchObject({ 'saga.resumed': true, 'saga.outcome': 'completed' });
+    // The crash came inside order's own transaction, so nothing of it was recorded: recovery's is attempt 1.
+    expect(children(spans, root, 'order')[0]?.attributes).toMatchObject({ 'saga.attempt': 1, 'saga.outcome': 'succeeded' });
+    expect(children(spans, root, 'shipping')).toHaveLength(1);
   });
 });
 

@@ -79,6 +79,9 @@ export async function checkoutCommand(flags: CheckoutFlags, ctx: CommandContext)
       const { report: done, outcome } = await runCheckout(app, request, { logger: progress.logger, owner: processOwner(), leaseMs: ctx.settings.leaseMs, faults: injector, ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }, {
         sagaId,
         signal: interrupts.signal,
+        // A script or CI job that is itself traced hands its context down this way (OpenTelemetry's
+        // environment-variable carrier), so its trace includes the saga.
+        ...(ctx.sources.env.TRACEPARENT === undefined ? {} : { traceParent: ctx.sources.env.TRACEPARENT }),
         onWaiting: (id) => {
           progress.waitingFor(id);
           ctx.stderr.write(`saga: --key ${flags.key} belongs to saga ${id}, which another process is driving; waiting for its outcome (Ctrl-C stops waiting, not the saga)\n`);
