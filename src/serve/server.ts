@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import type { EngineLogger } from '../engine/runner.js';
 import type { Owner } from '../engine/store.js';
+import type { SagaTracer } from '../engine/tracing.js';
 import { SagaError } from '../errors.js';
 import { databaseTrouble } from '../store/db-errors.js';
 import type { App } from '../cli/app.js';
@@ -35,6 +36,8 @@ export interface ServeDeps {
   readonly keyWaitMs: number;
   /** Aborts when the server starts shutting down: event streams end, /readyz says so. */
   readonly closing: AbortSignal;
+  /** Each saga a trace (continuing a request's `traceparent`), when the OTEL_* variables turn tracing on. */
+  readonly tracer?: SagaTracer;
 }
 
 /** Bodies are small JSON objects: a checkout is about 60 bytes. */
