@@ -13,6 +13,7 @@ import { buildServer } from '../../serve/server.js';
 import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { listenForInterrupts } from '../interrupt.js';
+import { loadTracing } from '../../telemetry/load.js';
 
 export interface ServeFlags {
   readonly port?: number;
@@ -45,6 +46,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
   checkLogFile(ctx.settings.logFile);
   const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   const { logger, close: closeLog } = commandLogger(ctx);
+  const tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
   const interrupts = listenForInterrupts({
     // The first signal is logged where shutdown starts (below), with how many sagas it waits for.
     onFirst: () => undefined,
@@ -70,6 +72,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
     const server = await buildServer({
       app, logger, engineLogger, owner, leaseMs: ctx.settings.leaseMs, allowFaults: flags.allowFaults === true, apiToken: token,
       metrics, wakeup, inFlight, keyWaitMs: KEY_WAIT_MS, closing: closing.signal,
+      ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
     });
     try {
       await server.listen({ port, host });
@@ -87,7 +90,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
       { event: 'listening', url, owner: owner.id, database: app.db.label, allowFaults: flags.allowFaults === true, token: token !== undefined },
       `listening on ${url} (database ${app.db.label}${flags.allowFaults ? ', fault injection ON' : ''}${token === undefined ? '' : ', bearer token required on /api'}); recovering abandoned sagas every ${flags.recoverInterval ?? 1000} ms`,
     );
-    const recovery = runRecoveryLoop(app.definitions, { store: app.store, logger: engineLogger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner) }, flags.recoverInterval ?? 1000, interrupts.signal);
+    const recovery = runRecoveryLoop(app.definitions, { store: app.store, logger: engineLogger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner), ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }, flags.recoverInterval ?? 1000, interrupts.signal);
 
     await new Promise<void>((resolve) => interrupts.signal.addEventListener('abort', () => resolve(), { once: true }));
     const signal = String(interrupts.signal.reason);
@@ -108,6 +111,8 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
     return ExitCode.ok;
   } finally {
     interrupts.dispose();
+    // Spans of the last sagas go out before the process ends (bounded, see telemetry/).
+    await tracing?.shutdown();
     closeLog();
     await app.close().catch(() => undefined);
   }

@@ -104,8 +104,10 @@ export function checkoutRoutes(deps: ServeDeps) {
             // As the CLI does: one line first, so a server that vanished is not a mystery.
             request.log.error({ sagaId, event: 'crashing', point }, `crashing at ${point} as asked by a request's faults (a SIGKILL): the next start, another server or \`saga recover\` finishes saga ${sagaId}`);
             return killProcess();
-          }) }, {
+          }), ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }) }, {
             sagaId,
+            // The storefront's trace goes on into the saga (W3C Trace Context); a malformed header is ignored.
+            ...(typeof request.headers.traceparent === 'string' ? { traceParent: request.headers.traceparent } : {}),
             ...(waitSignal === undefined ? {} : { signal: waitSignal }),
             onSaga: (id) => {
               if (!recorded) replayed = true;
