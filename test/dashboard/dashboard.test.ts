@@ -40,6 +40,8 @@ describe('the dashboard in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  // Outcomes that arrive in the background (the saga runs on after the 202) are waited for, up to a bound.
+  const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 20_000, interval: 100 });
   const lane = (step: string) => page.locator(`svg g.lane[data-step="${step}"]`);
   const laneState = async (step: string) => [await lane(step).getAttribute('data-action'), await lane(step).getAttribute('data-compensation')];
 
@@ -60,7 +62,7 @@ describe('the dashboard in Chromium', () => {
 
   it('a failure at payment: the timeline shows inventory done and compensated, payment failed, order and shipping not run; the list shows it compensated', async () => {
     const sagaId = await runCheckout({ failAt: 'payment', mode: 'error' });
-    await expect.poll(() => page.locator('#saga-title').textContent()).toContain('compensated');
+    await poll(() => page.locator('#saga-title').textContent()).toContain('compensated');
     expect(await laneState('inventory')).toEqual(['done', 'compensated']);
     expect(await laneState('payment')).toEqual(['failed', '']);
     expect(await laneState('order')).toEqual(['not run', '']);
@@ -76,7 +78,7 @@ describe('the dashboard in Chromium', () => {
 
     await page.getByRole('link', { name: '← all sagas' }).click();
     const row = page.locator(`tr[data-saga-id="${sagaId}"]`);
-    await expect.poll(() => row.textContent()).toContain('↺ compensated');
+    await poll(() => row.textContent()).toContain('↺ compensated');
     expect(await row.locator('.failed-step').textContent()).toBe('payment');
     expect(await row.getByRole('link').textContent()).toBe(sagaId.slice(-8));
     await expectVerifyClean(db, cwd);
@@ -85,17 +87,17 @@ describe('the dashboard in Chromium', () => {
   it('the list and the inventory follow the live feed: a checkout made elsewhere appears without a reload', async () => {
     await page.goto(`${server.url}/`);
     const available = page.locator('#inventory tr[data-product-id="102"] .available');
-    await expect.poll(() => page.locator('#live').textContent()).toBe('● live');
+    await poll(() => page.locator('#live').textContent()).toBe('● live');
     const before = Number(await available.textContent());
     const res = await postCheckout(server.url, { productId: 102, qty: 2 });
     const { sagaId } = (await res.json()) as { sagaId: string };
-    await expect.poll(() => page.locator(`tr[data-saga-id="${sagaId}"]`).textContent()).toContain('✓ completed');
-    await expect.poll(() => available.textContent()).toBe(String(before - 2));
+    await poll(() => page.locator(`tr[data-saga-id="${sagaId}"]`).textContent()).toContain('✓ completed');
+    await poll(() => available.textContent()).toBe(String(before - 2));
   });
 
   it('a transient failure at payment: retried with visible back-offs, then the saga completes', async () => {
     await runCheckout({ failAt: 'payment', mode: 'transient', times: '2' });
-    await expect.poll(() => page.locator('#saga-title').textContent()).toContain('✓ completed');
+    await poll(() => page.locator('#saga-title').textContent()).toContain('✓ completed');
     expect(await laneState('inventory')).toEqual(['done', '']);
     expect(await laneState('payment')).toEqual(['done after 3 attempts', '']);
     expect(await laneState('order')).toEqual(['done', '']);
@@ -109,7 +111,7 @@ describe('the dashboard in Chromium', () => {
 
   it('a stuck saga (a refund that keeps failing) stands out with what to do, on its page and in the list', async () => {
     const sagaId = await runCheckout({ failAt: 'shipping', mode: 'error', failCompensation: 'payment', compensationTimes: '100' });
-    await expect.poll(() => page.locator('#saga-title').textContent(), { timeout: 30_000 }).toContain('⚠ stuck');
+    await poll(() => page.locator('#saga-title').textContent()).toContain('⚠ stuck');
     expect(await laneState('shipping')).toEqual(['failed', '']);
     expect(await laneState('order')).toEqual(['done', 'compensated']);
     expect((await laneState('payment'))[1]).toMatch(/^compensation failed after \d+ attempts$/);
@@ -121,7 +123,7 @@ describe('the dashboard in Chromium', () => {
 
     await page.goto(`${server.url}/?status=stuck`);
     const row = page.locator(`tr[data-saga-id="${sagaId}"]`);
-    await expect.poll(() => row.textContent()).toContain('⚠ stuck');
+    await poll(() => row.textContent()).toContain('⚠ stuck');
     expect(await page.locator('.stuck-advice').first().textContent()).toContain('saga retry');
     expect(await page.locator('#stuck-banner').textContent()).toContain('saga recover');
     expect(await page.locator('#sagas tr.saga-row').count()).toBe(await page.locator('#sagas tr.status-row-stuck').count());
@@ -129,10 +131,10 @@ describe('the dashboard in Chromium', () => {
 
   it('is usable by keyboard: Enter in the form runs the checkout', async () => {
     await page.goto(`${server.url}/`);
-    await expect.poll(() => page.locator('#product option').count()).toBeGreaterThan(0);
+    await poll(() => page.locator('#product option').count()).toBeGreaterThan(0);
     await page.getByLabel('Quantity').focus();
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/sagas\/[0-9a-f-]{36}$/);
-    await expect.poll(() => page.locator('#saga-title').textContent()).toContain('✓ completed');
+    await poll(() => page.locator('#saga-title').textContent()).toContain('✓ completed');
   });
 });

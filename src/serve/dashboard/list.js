@@ -21,8 +21,8 @@ async function refreshSagas() {
     getJson(`/api/sagas?limit=${LIMIT}${status === '' ? '' : `&status=${status}`}`),
     getJson('/api/sagas?status=stuck&limit=100'),
   ]);
-  const now = Date.now();
-  document.getElementById('sagas').replaceChildren(...page.sagas.flatMap((s) => sagaRow(s, now)));
+  shown = page.sagas;
+  renderSagas();
   document.getElementById('empty').hidden = page.sagas.length > 0;
   const banner = document.getElementById('stuck-banner');
   banner.hidden = stuck.sagas.length === 0;
@@ -40,6 +40,14 @@ async function refreshSagas() {
   // A running saga's duration and status move without an event (the back-off between retries).
   scheduleRefresh(page.sagas.some((s) => s.status === 'running' || s.status === 'compensating'));
 }
+
+let shown = [];
+function renderSagas() {
+  const now = Date.now();
+  document.getElementById('sagas').replaceChildren(...shown.flatMap((s) => sagaRow(s, now)));
+}
+// Ages move on by themselves.
+setInterval(renderSagas, 10_000);
 
 function sagaRow(s, now) {
   const product = products.get(s.productId);
@@ -69,10 +77,12 @@ async function refreshInventory() {
   if (select.options.length === 0) select.replaceChildren(...inventory.map((p) => el('option', { value: p.productId, text: `${p.name} (#${p.productId})` })));
 }
 
+// The feed says when anything is written; a poll only covers what writes nothing (a running
+// saga's clock, its back-off between attempts).
 let pollTimer;
 function scheduleRefresh(anyRunning) {
   clearTimeout(pollTimer);
-  pollTimer = setTimeout(() => void refresh(), anyRunning ? 1000 : 10_000);
+  if (anyRunning) pollTimer = setTimeout(() => void refresh(), 1000);
 }
 
 const refresh = () => Promise.all([refreshInventory(), refreshSagas()]).catch(showError);

@@ -36,7 +36,7 @@ async function refresh() {
 
   document.getElementById('rows').replaceChildren(
     row('Reservation', saga.reservation && `${saga.reservation.qty} ${saga.reservation.status}`),
-    row('Payment', saga.payment && `#${saga.payment.paymentId} ${money(saga.payment.amountCents)} ${saga.payment.status}${saga.payment.status === 'refunded' ? ' (refund)' : ''}`),
+    row('Payment', saga.payment && `#${saga.payment.paymentId} ${money(saga.payment.amountCents)} ${saga.payment.status}`),
     row('Order', saga.order && `#${saga.order.orderId} ${saga.order.status}`),
     row('Shipment', saga.shipment && `#${saga.shipment.shipmentId} ${saga.shipment.status}`),
   );
