@@ -25,9 +25,10 @@ export function watchPage(page: Page, serverUrl: string): string[] {
     if (url.protocol !== 'data:' && url.host !== host) problems.push(`request to another host: ${r.url()}`);
   });
   page.on('requestfailed', (r) => {
-    // The live feed is an endless response: leaving the page ends it, and the browser reports
-    // that as an aborted request. Anything else that fails is a problem.
-    if (new URL(r.url()).pathname === '/api/events' && r.failure()?.errorText === 'net::ERR_ABORTED') return;
+    // Leaving a page cancels the reads it still had open (the live feed is an endless response,
+    // and a refresh may be under way): the browser reports them as aborted GETs, which lose
+    // nothing. Anything else that fails (a POST cut short, a refused connection) is a problem.
+    if (r.method() === 'GET' && new URL(r.url()).pathname.startsWith('/api/') && r.failure()?.errorText === 'net::ERR_ABORTED') return;
     problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`);
   });
   page.on('response', (r) => {
