@@ -16,6 +16,7 @@ import { sagaRoutes } from './routes/sagas.js';
 import { sagaOperationRoutes } from './routes/saga-operations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 
 /** Everything the HTTP layer needs, built by `saga serve` (cli/commands/serve.ts) and passed in. */
 export interface ServeDeps {
@@ -87,6 +88,7 @@ export async function buildServer(deps: ServeDeps): Promise<FastifyInstance> {
   await server.register(sagaOperationRoutes(deps), { prefix: '/api' });
   await server.register(eventRoutes(deps), { prefix: '/api' });
   await server.register(healthRoutes(deps));
+  await server.register(dashboardRoutes(deps));
   return server;
 }
 
