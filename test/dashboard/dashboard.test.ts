@@ -127,6 +127,27 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('.stuck-advice').first().textContent()).toContain('saga retry');
     expect(await page.locator('#stuck-banner').textContent()).toContain('saga recover');
     expect(await page.locator('#sagas tr.saga-row').count()).toBe(await page.locator('#sagas tr.status-row-stuck').count());
+
+    // The operator fixed the cause: one button retries the compensations, and the saga ends rolled back.
+    await page.goto(`${server.url}/sagas/${sagaId}`);
+    await page.getByRole('button', { name: 'Retry its compensations now' }).click();
+    await poll(() => page.locator('#saga-title').textContent()).toContain('compensated');
+    expect(await laneState('payment')).toEqual(['done', 'compensated after 6 attempts']);
+    expect(await page.locator('#stuck-banner').isVisible()).toBe(false);
+    await expectVerifyClean(db, cwd);
+  });
+
+  it('a running saga can be cancelled with a button: the payment in flight is awaited, then refunded', async () => {
+    // The payment hangs until its timeout (5 s): the saga is running while the button is pressed.
+    const sagaId = await runCheckout({ failAt: 'payment', mode: 'timeout', times: '1' });
+    await page.getByRole('button', { name: 'Cancel this saga' }).click();
+    await poll(() => page.locator('#actions').textContent()).toMatch(/cancel requested by http:/);
+    await poll(() => page.locator('#saga-title').textContent()).toContain('compensated');
+    expect(await laneState('inventory')).toEqual(['done', 'compensated']);
+    expect((await laneState('shipping'))[0]).not.toBe('done');
+    expect(await page.locator('[data-row="payment"] td').textContent()).toMatch(/refunded|-/);
+    expect(sagaId).toMatch(/^[0-9a-f-]{36}$/);
+    await expectVerifyClean(db, cwd);
   });
 
   it('is usable by keyboard: Enter in the form runs the checkout', async () => {

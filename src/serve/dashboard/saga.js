@@ -26,6 +26,8 @@ async function refresh() {
   banner.hidden = saga.status !== 'stuck';
   if (saga.status === 'stuck') banner.replaceChildren(el('strong', { text: '⚠ stuck. ' }), stuckAdvice(saga.sagaId));
 
+  renderActions(saga);
+
   const model = timelineModel(saga, STEPS);
   document.getElementById('timeline').replaceChildren(renderTimeline(model));
   document.getElementById('legend').replaceChildren(
@@ -60,6 +62,39 @@ async function refresh() {
 
   clearTimeout(pollTimer);
   if (model.running) pollTimer = setTimeout(() => void refresh().catch(showError), 500);
+}
+
+/**
+ * What an operator may do now, as real buttons (the rules are the server's: `saga cancel` and
+ * `saga retry`). Running: ask it to roll back. Stuck: retry its compensations with a fresh budget.
+ */
+function renderActions(saga) {
+  const actions = document.getElementById('actions');
+  const button = (label, action) => el('button', { type: 'button', 'data-action': action }, label);
+  const shown =
+    saga.status === 'running' && saga.cancelRequestedAt === null ? [button('Cancel this saga', 'cancel')]
+    : saga.status === 'stuck' ? [button('Retry its compensations now', 'retry')]
+    : [];
+  if (saga.cancelRequestedAt !== null && saga.cancelRequestedAt !== undefined) {
+    shown.push(el('span', { class: 'cancelled', text: `cancel requested by ${saga.cancelRequestedBy ?? 'someone'}` }));
+  }
+  actions.replaceChildren(...shown);
+  for (const b of actions.querySelectorAll('button')) {
+    b.addEventListener('click', () => void operate(b, b.getAttribute('data-action')));
+  }
+}
+
+async function operate(button, action) {
+  button.disabled = true;
+  document.getElementById('live').textContent = action === 'cancel' ? 'asking the saga to roll back…' : 'retrying its compensations…';
+  try {
+    await getJson(`/api/sagas/${encodeURIComponent(sagaId)}/${action}`, { method: 'POST' });
+    document.getElementById('live').textContent = action === 'cancel' ? 'cancel recorded: the saga rolls back' : 'retried';
+  } catch (err) {
+    showError(err);
+  } finally {
+    await refresh().catch(showError);
+  }
 }
 
 function row(label, value) {
