@@ -113,10 +113,3 @@ export class DatabaseFailedError extends SagaError {
     super('database_failed', message);
   }
 }
-
-/** A signal stopped the command before it could finish. */
-export class InterruptedError extends SagaError {
-  constructor(signal: StopSignal, message: string) {
-    super('interrupted', message, signalExitCode(signal));
-  }
-}
