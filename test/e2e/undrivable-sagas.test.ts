@@ -30,7 +30,9 @@ async function abandonedSaga(shop: Shop): Promise<string> {
   expect(run.signal, explain(run)).toBe('SIGKILL');
   const db = await openReader(shop.db);
   try {
-    const rows = await db.all<{ saga_id: string }>(`SELECT saga_id FROM sagas WHERE status = 'running' ORDER BY created_at DESC LIMIT 1`);
+    // The newest saga, whatever its status: a watcher already running may have recovered it by now
+    // (filtering on 'running' then found the older damaged saga, and the test waited on the wrong one).
+    const rows = await db.all<{ saga_id: string }>(`SELECT saga_id FROM sagas ORDER BY created_at DESC LIMIT 1`);
     return rows[0]!.saga_id;
   } finally {
     await db.close();
