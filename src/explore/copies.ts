@@ -97,7 +97,7 @@ export function copiesOf(source: CopySource): Copies {
   };
 }
 
-export function removeSqlite(path: string): void {
+function removeSqlite(path: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
 }
 

@@ -44,9 +44,6 @@ const COLUMN: Record<ModeId, string> = {
   'crash-after-effect': 'crash after effect',
 };
 
-/** The columns of the matrix, in order. */
-export const COLUMNS: readonly string[] = [...Object.values(COLUMN), 'crash before commit', 'crash after commit'];
-
 export function depthOneScenarios(def: SagaDefinition<unknown>, shape: RunShape): Scenario[] {
   const out: Scenario[] = [];
   def.steps.forEach((step) => {
