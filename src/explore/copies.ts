@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { DatabaseUnusableError, UsageError } from '../errors.js';
+import { openKeptDatabase } from '../store/sqlite/kept-database.js';
 import { isPostgresUrl, redactUrl } from '../store/postgres/url.js';
 
 /**
@@ -46,7 +46,8 @@ export async function makeTemplate(db: string | undefined, dir: string, seedInto
   if (db === undefined) {
     await seedInto(template);
   } else {
-    const src = new Database(db, { readonly: true, fileMustExist: true });
+    // Kept for life, as every better-sqlite3 object saga makes (see kept-database.ts: Node 24).
+    const src = openKeptDatabase(db, { readonly: true, fileMustExist: true });
     try {
       src.prepare('VACUUM INTO ?').run(template);
     } finally {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { openKeptDatabase } from '../../src/store/sqlite/kept-database.js';
 import { describe, expect, it } from 'vitest';
 import { openDb, runSaga, startSaga } from '../support/cli.js';
 import { shell } from '../docs/shop.js';
@@ -17,7 +17,7 @@ function sha(path: string): string {
 /** A seeded database with a bug planted in its data layer: releasing a reservation loses one unit. */
 async function buggyDatabase(cwd: string): Promise<string> {
   expect((await runSaga(['seed', '--db', 'buggy.db'], { cwd })).code).toBe(0);
-  const db = new Database(join(cwd, 'buggy.db'));
+  const db = openKeptDatabase(join(cwd, 'buggy.db'));
   db.exec(`CREATE TRIGGER lose_a_unit AFTER UPDATE OF status ON reservations WHEN NEW.status = 'released'
            BEGIN UPDATE inventory SET stock = stock - 1 WHERE product_id = NEW.product_id; END`);
   db.close();
