@@ -1,5 +1,6 @@
 import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { recoverAbandonedSagas, type RecoveryDeps, type RecoveryResult } from '../../engine/recovery.js';
+import { runRecoveryLoop } from '../../engine/recovery-loop.js';
 import { systemClock } from '../../engine/clock.js';
 import { ExitCode, signalExitCode, UsageError, type StopSignal } from '../../errors.js';
 import { openApp, type App } from '../app.js';
@@ -67,32 +68,17 @@ async function watch(flags: RecoverFlags, ctx: CommandContext, deps: RecoveryDep
     },
   });
   logger.info({ event: 'watching', intervalMs: interval, owner: deps.owner.id }, `recovering abandoned sagas every ${interval} ms until Ctrl-C or SIGTERM`);
-  let wait = interval;
-  // A saga it cannot drive is found again on every pass: say so once, not every second.
-  const reported = new Set<string>();
   try {
-    while (!interrupts.signal.aborted) {
-      try {
-        passing = true;
-        for (const r of await recoverAbandonedSagas(definitions, deps, { signal: interrupts.signal, skipStuck: true })) {
-          if (r.action === 'owned') continue;
-          if (r.action === 'damaged' || r.action === 'unknown-definition') {
-            if (reported.has(r.sagaId)) continue;
-            reported.add(r.sagaId);
-            logSkipped(r, logger);
-          }
-          ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
-        }
-        wait = interval;
-      } catch (err) {
-        // A daemon outlives a database restart: say so, back off, try again.
-        wait = Math.min(wait * 2, 30_000);
-        logger.error({ event: 'recover-failed', err: { message: (err as Error).message } }, `recovery pass failed: ${(err as Error).message}; trying again in ${wait} ms`);
-      } finally {
-        passing = false;
-      }
-      await systemClock.sleep(wait, interrupts.signal);
-    }
+    await runRecoveryLoop(definitions, deps, {
+      intervalMs: interval,
+      signal: interrupts.signal,
+      onPass: (running) => (passing = running),
+      onResult: (r) => {
+        if (r.action === 'owned') return;
+        logSkipped(r, logger);
+        ctx.stdout.write(`${flags.json ? JSON.stringify(toJson(r)) : render(r)}\n`);
+      },
+    });
     logger.info({ event: 'stopped', signal: String(interrupts.signal.reason) }, `stopped watching (${String(interrupts.signal.reason)})`);
     return ExitCode.ok;
   } finally {

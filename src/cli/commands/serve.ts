@@ -8,7 +8,7 @@ import { countStuck } from '../../store/read-models.js';
 import { Wakeup } from '../../serve/events.js';
 import { InFlight } from '../../serve/in-flight.js';
 import { createMetrics, observingLogger } from '../../serve/metrics.js';
-import { runRecoveryLoop } from '../../serve/recovery-loop.js';
+import { runRecoveryLoop } from '../../engine/recovery-loop.js';
 import { buildServer } from '../../serve/server.js';
 import { openApp } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
@@ -90,7 +90,15 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
       { event: 'listening', url, owner: owner.id, database: app.db.label, allowFaults: flags.allowFaults === true, token: token !== undefined },
       `listening on ${url} (database ${app.db.label}${flags.allowFaults ? ', fault injection ON' : ''}${token === undefined ? '' : ', bearer token required on /api'}); recovering abandoned sagas every ${flags.recoverInterval ?? 1000} ms`,
     );
-    const recovery = runRecoveryLoop(app.definitions, { store: app.store, logger: engineLogger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner), ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }, flags.recoverInterval ?? 1000, interrupts.signal);
+    const recoveryDeps = { store: app.store, logger: engineLogger, clock: systemClock, random: Math.random, owner, leaseMs: ctx.settings.leaseMs, machine: localMachine(owner), ...(tracing === undefined ? {} : { tracer: tracing.tracer }) };
+    const recovery = runRecoveryLoop(app.definitions, recoveryDeps, {
+      intervalMs: flags.recoverInterval ?? 1000,
+      signal: interrupts.signal,
+      onResult: (r) => {
+        if (r.action !== 'damaged' && r.action !== 'unknown-definition') return;
+        engineLogger.error({ sagaId: r.sagaId, event: 'recover-skipped', reason: r.action, err: { message: r.error } }, `cannot recover saga ${r.sagaId}: ${r.error}; see \`saga show ${r.sagaId}\``);
+      },
+    });
 
     await new Promise<void>((resolve) => interrupts.signal.addEventListener('abort', () => resolve(), { once: true }));
     const signal = String(interrupts.signal.reason);
