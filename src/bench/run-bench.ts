@@ -95,6 +95,8 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
       if (performance.now() - yielded > 20) {
         yielded = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
+        // Another worker may have taken the last checkout meanwhile.
+        if (next >= opts.n || deps.signal?.aborted) break;
       }
       const plan = plans[next++];
       const t0 = performance.now();

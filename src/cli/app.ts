@@ -15,6 +15,7 @@ import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
+import { inFlightCounter } from '../store/sqlite/write-group.js';
 import type { GlobalSettings } from './settings.js';
 
 /**
@@ -58,14 +59,14 @@ export async function openApp(settings: GlobalSettings, create: CreateMode, befo
   // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
   const backend = isPostgresUrl(settings.db)
     ? await (await import('./app-postgres.js')).openPostgresBackend(settings, create, beforeCreate)
-    : openSqliteBackend(settings, create, beforeCreate, onLockWait);
+    : openSqliteBackend(settings, create, beforeCreate, onLockWait, faults);
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');
   const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
   return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), close: () => backend.db.close() };
 }
 
-function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, onLockWait?: OnLockWait): Backend {
+function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, onLockWait?: OnLockWait, faults: FaultInjector = noFaults): Backend {
   const { exists } = checkDatabasePath(settings.db);
   if (!exists && create !== 'if-missing') throw noDatabase(settings.db);
   const unwritable = settings.db === ':memory:' ? undefined : exists ? whyUnwritable(settings.db) : whyUncreatable(settings.db);
@@ -84,7 +85,11 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
         snapshot?.remove();
       }
     };
-    return { db: { ...db, close }, store: sqliteSagaStore(raw), provider: sqlitePaymentProvider(raw), created };
+    // The saga log and the provider each group the commits of concurrent sagas (write-group.ts);
+    // both need to know how many sagas are in flight.
+    const inFlight = inFlightCounter();
+    const store = sqliteSagaStore(raw, { inFlight, group: { point: (name) => faults.point(name) } });
+    return { db: { ...db, close }, store, provider: sqlitePaymentProvider(raw, { inFlight }), created };
   } catch (err) {
     raw.close();
     snapshot?.remove();

@@ -135,6 +135,7 @@ class SagaRun<I> {
 
   async drive(plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' }, create?: NewSaga): Promise<SagaOutcome> {
     this.create = create;
+    this.deps.store.inFlight?.enter();
     this.startLeaseRenewal();
     // Recovery drives a cancelled running saga backward (recovery.ts): say why once.
     if (plan.direction === 'backward' && this.status === 'running' && this.cancel !== undefined) this.honourCancel(undefined, this.cancel);
@@ -173,6 +174,7 @@ class SagaRun<I> {
       throw err;
     } finally {
       clearInterval(this.leaseTimer);
+      this.deps.store.inFlight?.leave();
     }
   }
 

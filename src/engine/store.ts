@@ -163,6 +163,12 @@ export interface BatchResult {
 }
 
 export interface SagaStore {
+  /**
+   * Told when this process starts and stops driving a saga. A store that lets the commits of
+   * concurrent sagas share a transaction (docs/guarantees.md, rule 12) commits at once while only
+   * one saga is in flight, so a lone saga never waits for company.
+   */
+  readonly inFlight?: { enter(): void; leave(): void };
   /** Throws `LostOwnershipError` when `owner` does not own the saga any more. */
   commit(batch: Batch): Promise<BatchResult>;
   renewLease(sagaId: string, owner: Owner, leaseUntil: number): Promise<boolean>;

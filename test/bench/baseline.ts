@@ -94,3 +94,37 @@ export async function checkoutsPerSecond(n: number, concurrency: number, one: ()
   }));
   return Math.round((n / (performance.now() - started)) * 1000 * 100) / 100;
 }
+
+/**
+ * The minimal baseline: five one-row transactions per checkout with plain better-sqlite3 and no
+ * engine, no saga log, no provider: the floor any hand-written code that commits each step could
+ * reach. 1. the saga row, 2. reserve stock, 3. the payment, 4. the order, 5. the shipment.
+ */
+export async function minimalCheckouts(db: Db, n: number, concurrency: number): Promise<number> {
+  db.prepare('UPDATE inventory SET stock = stock + ? WHERE product_id = 101').run(n);
+  const insertSaga = db.prepare(`INSERT INTO sagas (saga_id, definition, input, status, created_at, updated_at) VALUES (?, 'checkout', '{}', 'completed', ?, ?)`);
+  const reserve = db.prepare('UPDATE inventory SET stock = stock - 1 WHERE product_id = 101 AND stock >= 1');
+  const payment = db.prepare(`INSERT INTO payments (saga_id, customer_id, amount_cents, provider_charge_id, status, created_at, updated_at) VALUES (?, 1, 100, ?, 'charged', ?, ?)`);
+  const order = db.prepare(`INSERT INTO orders (saga_id, customer_id, product_id, qty, amount_cents, status, created_at, updated_at) VALUES (?, 1, 101, 1, 100, 'confirmed', ?, ?)`);
+  const shipment = db.prepare(`INSERT INTO shipments (saga_id, order_id, status, created_at, updated_at) VALUES (?, ?, 'scheduled', ?, ?)`);
+  const tx = <A extends unknown[]>(fn: (...args: A) => unknown) => db.transaction(fn);
+  const sagaTx = tx((id: string, t: number) => insertSaga.run(id, t, t));
+  const reserveTx = tx(() => {
+    if (reserve.run().changes !== 1) throw new Error('out of stock');
+  });
+  const paymentTx = tx((id: string, t: number) => payment.run(id, `ch_${id}`, t, t));
+  const orderTx = tx((id: string, t: number): number | bigint => order.run(id, t, t).lastInsertRowid);
+  const shipTx = tx((id: string, orderId: number | bigint, t: number) => shipment.run(id, orderId, t, t));
+  const one = async () => {
+    const id = newSagaId();
+    const t = Date.now();
+    sagaTx.immediate(id, t);
+    reserveTx.immediate();
+    // Each step a promise away from the last, as any code calling services would be.
+    await Promise.resolve();
+    paymentTx.immediate(id, t);
+    const orderId = orderTx.immediate(id, t);
+    shipTx.immediate(id, orderId as number | bigint, t);
+  };
+  return checkoutsPerSecond(n, concurrency, one);
+}

@@ -32,7 +32,8 @@ import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import type { Durability } from '../../src/store/sql.js';
 import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
-import { baselineCheckouts } from './baseline.js';
+import { inFlightCounter } from '../../src/store/sqlite/write-group.js';
+import { baselineCheckouts, minimalCheckouts } from './baseline.js';
 import { printServeLoad, serveLoadRows } from './serve-load.js';
 import { postgresBaselineCheckouts } from './baseline-postgres.js';
 import { postgresDatabase } from '../../src/store/postgres/database.js';
@@ -64,13 +65,15 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
   const { db, path } = freshDb('engine', durability);
   const sql = sqliteDatabase(db, path);
   await seedCatalog(sql);
-  const provider = sqlitePaymentProvider(db);
+  const inFlight = inFlightCounter();
+  const store = sqliteSagaStore(db, { inFlight });
+  const provider = sqlitePaymentProvider(db, { inFlight });
   const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
   const { logger, close } = createLogger({ level: 'info', logFile: `${path}.log` });
   const owner = { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null };
   try {
     const r = await runBench({ n: N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
-      db: sql, store: sqliteSagaStore(db), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
+      db: sql, store, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
     });
     if (r.violations !== 0 || r.outcomes.completed !== N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
     return r.throughput;
@@ -80,11 +83,11 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
   }
 }
 
-async function baselineRun(durability: Durability, concurrency: number): Promise<number> {
-  const { db, path } = freshDb('baseline', durability);
+async function baselineRun(durability: Durability, concurrency: number, which: 'same-work' | 'minimal' = 'same-work'): Promise<number> {
+  const { db, path } = freshDb(which, durability);
   await seedCatalog(sqliteDatabase(db, path));
   try {
-    return await baselineCheckouts(db, N, concurrency);
+    return await (which === 'minimal' ? minimalCheckouts : baselineCheckouts)(db, N, concurrency);
   } finally {
     db.close();
   }
@@ -98,14 +101,18 @@ async function throughputRows() {
     for (const concurrency of [1, 16]) {
       const engine: number[] = [];
       const baseline: number[] = [];
+      const minimal: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         engine.push(await engineRun(durability, concurrency));
         baseline.push(await baselineRun(durability, concurrency));
+        minimal.push(await baselineRun(durability, concurrency, 'minimal'));
       }
       const e = median(engine);
       const b = median(baseline);
-      rows.push({ durability, concurrency, engine: e, baseline: b, ratio: Math.round((e / b) * 100) / 100, engineRuns: engine, baselineRuns: baseline });
-      console.error(`  throughput ${durability} c=${concurrency}: engine ${e}/s, baseline ${b}/s`);
+      const m = median(minimal);
+      const ratio = (x: number) => Math.round((e / x) * 100) / 100;
+      rows.push({ durability, concurrency, engine: e, baseline: b, minimal: m, ratio: ratio(b), minimalRatio: ratio(m), engineRuns: engine, baselineRuns: baseline, minimalRuns: minimal });
+      console.error(`  throughput ${durability} c=${concurrency}: engine ${e}/s, same-work baseline ${b}/s, minimal baseline ${m}/s`);
     }
   }
   return rows;
@@ -300,30 +307,39 @@ if (process.argv.includes('--cold')) {
   process.exit(0);
 }
 
+/** BENCH_ONLY=throughput,postgres,cold,history,explore,serve runs only those sections, printed and not written to results.json. */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
+const wanted = (section: string) => ONLY === undefined || ONLY.includes(section);
 const started = new Date().toISOString();
 console.error(`saga benchmark: N=${N} checkouts per run, ${ROUNDS} rounds, ${COLD_RUNS} cold starts, ${HISTORY} sagas of history (work dir ${work})`);
-const throughput = await throughputRows();
-const postgres = await postgresRows();
-const cold = await coldStart();
-const history = await historyRows();
-const explore = exploreRows();
-const serve = await serveLoadRows();
+const throughput = wanted('throughput') ? await throughputRows() : undefined;
+const postgres = wanted('postgres') ? await postgresRows() : undefined;
+const cold = wanted('cold') ? await coldStart() : undefined;
+const history = wanted('history') ? await historyRows() : undefined;
+const explore = wanted('explore') ? exploreRows() : undefined;
+const serve = wanted('serve') ? await serveLoadRows() : undefined;
 rmSync(work, { recursive: true, force: true });
 
 const results = { started, node: process.version, n: N, pgN: PG_N, rounds: ROUNDS, throughput, postgres, coldStart: cold, history, explore, serve };
-writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+if (ONLY === undefined) writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
 const pad = (s: unknown, w: number) => String(s).padEnd(w);
-console.log('\nthroughput (checkouts/s, median of rounds)');
-console.log(`${pad('durability', 11)}${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
-for (const r of throughput) console.log(`${pad(r.durability, 11)}${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
-console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
-console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
-for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
-console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
-console.log(`\n${coldLine(cold)}`);
-console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
-console.log(`\nsaga explore on SQLite (median of rounds)`);
-for (const r of explore) console.log(`${pad(r.label, 22)}${r.scenarios} scenarios, ${r.violations} violations, ${r.seconds} s, ${r.scenariosPerSecond} scenarios/s`);
-printServeLoad(serve);
-console.log('\nwritten to test/bench/results.json');
+if (throughput !== undefined) {
+  console.log('\nthroughput on SQLite (checkouts/s, median of interleaved rounds)');
+  console.log(`${pad('durability', 11)}${pad('concurrency', 12)}${pad('engine', 10)}${pad('same-work', 11)}${pad('minimal', 9)}${pad('engine/same-work', 18)}engine/minimal`);
+  for (const r of throughput) console.log(`${pad(r.durability, 11)}${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 11)}${pad(r.minimal, 9)}${pad(`${r.ratio}x`, 18)}${r.minimalRatio}x`);
+}
+if (postgres !== undefined) {
+  console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
+  console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
+  for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
+  console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
+}
+if (cold !== undefined) console.log(`\n${coldLine(cold)}`);
+if (history !== undefined) console.log(`\n${history.sagas} sagas: list ${history.listMs} ms, list --status stuck ${history.listStuckMs} ms, show ${history.showMs} ms (in-process, median); \`saga list\` as a process ${history.listProcessMs} ms`);
+if (explore !== undefined) {
+  console.log(`\nsaga explore on SQLite (median of rounds)`);
+  for (const r of explore) console.log(`${pad(r.label, 22)}${r.scenarios} scenarios, ${r.violations} violations, ${r.seconds} s, ${r.scenariosPerSecond} scenarios/s`);
+}
+if (serve !== undefined) printServeLoad(serve);
+if (ONLY === undefined) console.log('\nwritten to test/bench/results.json');

@@ -13,6 +13,7 @@ import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import type { SqlDatabase } from '../../src/store/sql.js';
 import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
+import { inFlightCounter } from '../../src/store/sqlite/write-group.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../../src/store/sqlite/database.js';
 import { createPostgresDatabase } from './pg-database.js';
@@ -60,11 +61,13 @@ const sqlite: TestBackend = {
     const path = await this.freshDb(dir);
     const raw = openSqlite(path, { durability: 'normal' });
     migrateSqlite(raw, path);
+    // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
+    const inFlight = inFlightCounter();
     return {
       dbArg: path,
       db: sqliteDatabase(raw, path),
-      store: sqliteSagaStore(raw),
-      provider: sqlitePaymentProvider(raw),
+      store: sqliteSagaStore(raw, { inFlight }),
+      provider: sqlitePaymentProvider(raw, { inFlight }),
       exec: async (sql) => void raw.exec(sql),
       close: async () => void raw.close(),
     };

@@ -4,6 +4,7 @@ import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
+import { inFlightCounter, writeGroup, type InFlight, type WriteGroupOptions } from './write-group.js';
 
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
 const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, owner_pid_scope = ?, owner_started_at = ?, lease_until = ?, updated_at = ?
@@ -11,8 +12,16 @@ const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?,
 
 const RECORD_TAKE_OVER = `INSERT INTO ${TAKE_OVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-/** The saga log on SQLite. Every `commit` is one `BEGIN IMMEDIATE` transaction, run synchronously. */
-export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore {
+/**
+ * The saga log on SQLite. A `commit` is one `BEGIN IMMEDIATE` transaction, run synchronously, or,
+ * with other sagas of this process in flight, a savepoint in one transaction shared with theirs
+ * (write-group.ts). `inFlight` counts the sagas this process drives; the payment provider on the
+ * same connection is handed the same counter.
+ */
+export function sqliteSagaStore(db: Db, opts: { now?: () => number; inFlight?: InFlight; group?: WriteGroupOptions } = {}): SagaStore & { readonly inFlight: InFlight; commits(): number } {
+  const now = opts.now ?? Date.now;
+  const inFlight = opts.inFlight ?? inFlightCounter();
+  const group = writeGroup(db, inFlight, opts.group);
   const stmt = statementCache(db);
   const run = (s: Statement): StatementResult => {
     try {
@@ -23,12 +32,13 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
       throw err;
     }
   };
-  const commit = db.transaction((batch: Parameters<SagaStore['commit']>[0]) => {
+  // Runs inside the group's transaction (its own, or a savepoint of a shared one).
+  const apply = (batch: Parameters<SagaStore['commit']>[0]) => {
     const steps = applyBatch(batch, now);
     let next = steps.next();
     while (!next.done) next = steps.next(run(next.value));
     return next.value;
-  });
+  };
   // The take-over and its record, together or not at all.
   const takeOver = db.transaction((...[sagaId, expected, owner, leaseUntil, reason]: Parameters<SagaStore['takeOver']>) => {
     const at = now();
@@ -38,7 +48,9 @@ export function sqliteSagaStore(db: Db, now: () => number = Date.now): SagaStore
   });
   return {
     ...sagaLogReads(sqliteDatabase(db, 'sqlite')),
-    commit: (batch) => whenUnlocked(db, () => commit.immediate(batch)),
+    inFlight,
+    commits: () => group.commits,
+    commit: (batch) => group.submit(() => apply(batch)),
     renewLease: async (sagaId, owner, leaseUntil) => (await whenUnlocked(db, () => run({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] }))) === 1,
     takeOver: (sagaId, expected, owner, leaseUntil, reason) => whenUnlocked(db, () => takeOver.immediate(sagaId, expected, owner, leaseUntil, reason)),
     requestCancel: async (sagaId, request) => (await whenUnlocked(db, () => run({ sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] }))) === 1,
