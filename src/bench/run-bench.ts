@@ -15,6 +15,7 @@ import type { SqlDatabase } from '../store/sql.js';
 import { UsageError } from '../errors.js';
 import { percentile, seededRandom } from './random.js';
 import { newSagaId } from '../engine/saga-id.js';
+import type { WriteCounters } from '../store/sql.js';
 
 export interface BenchOptions {
   readonly n: number;
@@ -35,6 +36,8 @@ export interface BenchDeps {
   /** Each checkout a trace, when tracing is on. */
   readonly tracer?: SagaTracer;
   readonly onProgress?: (done: number) => void;
+  /** The database's counters (commits, round trips), read before and after the checkouts. */
+  readonly counters?: () => WriteCounters;
   /** Once aborted (Ctrl-C), no new checkout starts; those in flight finish, then the report. */
   readonly signal?: AbortSignal;
 }
@@ -63,6 +66,8 @@ export interface BenchResult {
   /** Of the sagas counted in `outcomes`, those a "crash" left to recovery, which then ended them. */
   readonly crashedAndRecovered: number;
   readonly violations: number;
+  /** Per checkout, over the checkouts alone (not restocking, recovery or verify); absent when not counted. */
+  readonly perCheckout?: { readonly commits: number; readonly providerCommits: number; readonly roundTrips?: number };
 }
 
 /**
@@ -86,6 +91,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   // is over, every saga it still owns is one whose owner died (and nobody else's saga is).
   const runner: Owner = { ...deps.owner, id: `${deps.owner.id}:bench-${randomUUID().slice(0, 8)}`, pidScope: `bench-${randomUUID()}`, startedAt: null };
   let next = 0;
+  const before = deps.counters?.();
   const started = performance.now();
   let yielded = performance.now();
   const worker = async () => {
@@ -123,6 +129,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.n) }, worker));
   const durationMs = performance.now() - started;
+  const after = deps.counters?.();
 
   // Recover exactly the sagas that crashed, no other (stuck ones stay stuck and are counted once,
   // other processes' sagas are theirs), and count each by how it ended.
@@ -164,6 +171,16 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
     outcomes,
     crashedAndRecovered,
     violations: (await checkInvariants(deps.db, { now: Date.now(), machine: localMachine(deps.owner) })).length,
+    ...(before === undefined || after === undefined || ran === 0 ? {} : { perCheckout: perCheckout(before, after, ran) }),
+  };
+}
+
+function perCheckout(before: WriteCounters, after: WriteCounters, n: number): NonNullable<BenchResult['perCheckout']> {
+  const per = (a: number, b: number) => Math.round(((a - b) / n) * 1000) / 1000;
+  return {
+    commits: per(after.commits, before.commits),
+    providerCommits: per(after.providerCommits, before.providerCommits),
+    ...(after.roundTrips === undefined || before.roundTrips === undefined ? {} : { roundTrips: per(after.roundTrips, before.roundTrips) }),
   };
 }
 

@@ -8,7 +8,7 @@ import { noFaults, type FaultInjector } from '../engine/faults.js';
 import type { SagaStore } from '../engine/store.js';
 import { SagaError, UsageError } from '../errors.js';
 import { isPostgresUrl } from '../store/postgres/url.js';
-import type { SqlDatabase } from '../store/sql.js';
+import type { SqlDatabase, WriteCounters } from '../store/sql.js';
 import { migrateSqlite } from '../store/sqlite/migrate.js';
 import type { OnLockWait } from '../store/sqlite/lock-wait.js';
 import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
@@ -16,6 +16,7 @@ import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/rea
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
 import { inFlightCounter } from '../store/sqlite/write-group.js';
+import { startCheckpointer, type Checkpointer } from '../store/sqlite/checkpointer.js';
 import type { GlobalSettings } from './settings.js';
 
 /**
@@ -30,6 +31,10 @@ export interface App {
   readonly definitions: DefinitionRegistry;
   /** True when this command created the database (and loaded the demo catalog). */
   readonly created: boolean;
+  /** For commands that run for long: WAL checkpoints in a thread of their own (sqlite/checkpointer.ts). */
+  checkpointInBackground(): void;
+  /** What this process has made the database do so far (`saga bench` reports it per checkout). */
+  readonly counters?: () => WriteCounters;
   close(): Promise<void>;
 }
 
@@ -45,6 +50,8 @@ export interface Backend {
   readonly store: SagaStore;
   readonly provider: PaymentProvider;
   readonly created: boolean;
+  readonly checkpointInBackground?: () => void;
+  readonly counters?: () => WriteCounters;
 }
 
 /**
@@ -63,7 +70,7 @@ export async function openApp(settings: GlobalSettings, create: CreateMode, befo
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');
   const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
-  return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), close: () => backend.db.close() };
+  return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), checkpointInBackground: backend.checkpointInBackground ?? (() => undefined), close: () => backend.db.close() };
 }
 
 function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, onLockWait?: OnLockWait, faults: FaultInjector = noFaults): Backend {
@@ -78,8 +85,10 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
   try {
     const { created } = migrateSqlite(raw, settings.db, { initialWrites: seedWrites() });
     const db = sqliteDatabase(raw, settings.db);
+    let checkpointer: Checkpointer | undefined;
     const close = async () => {
       try {
+        await checkpointer?.stop();
         await db.close();
       } finally {
         snapshot?.remove();
@@ -89,7 +98,12 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
     // both need to know how many sagas are in flight.
     const inFlight = inFlightCounter();
     const store = sqliteSagaStore(raw, { inFlight, group: { point: (name) => faults.point(name) } });
-    return { db: { ...db, close }, store, provider: sqlitePaymentProvider(raw, { inFlight }), created };
+    const checkpointInBackground = () => {
+      if (snapshot === undefined) checkpointer ??= startCheckpointer(raw, settings.db, settings.durability);
+    };
+    const provider = sqlitePaymentProvider(raw, { inFlight });
+    const counters = () => ({ commits: store.commits(), providerCommits: provider.commits() });
+    return { db: { ...db, close }, store, provider, created, checkpointInBackground, counters };
   } catch (err) {
     raw.close();
     snapshot?.remove();

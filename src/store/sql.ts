@@ -28,3 +28,10 @@ export interface SqlDatabase {
 export function sagaIdOfKey(dialect: Dialect, column: string): string {
   return dialect === 'postgres' ? `split_part(${column}, ':', 1)` : `substr(${column}, 1, instr(${column}, ':') - 1)`;
 }
+
+/** Transactions committed by the saga log and by the payment provider; round trips to the server, where there is one. */
+export interface WriteCounters {
+  readonly commits: number;
+  readonly providerCommits: number;
+  readonly roundTrips?: number;
+}

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBench, type BenchResult } from '../../bench/run-bench.js';
+import { faultInjector, killProcess, noFaults, type FaultInjector } from '../../engine/faults.js';
 import { checkInvariants } from '../../checkout/invariants.js';
 import { localMachine, processOwner } from '../../engine/process-identity.js';
 import { checkoutSaga, CHECKOUT_SAGA } from '../../checkout/checkout-saga.js';
@@ -13,7 +14,7 @@ import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 import { loadTracing } from '../../telemetry/load.js';
-import { databaseNamed, logFileNamed } from '../settings.js';
+import { databaseNamed, logFileNamed, resolveFaultSettings } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
 import { progressBar } from '../output/progress.js';
 
@@ -57,7 +58,8 @@ const BENCH_CHILD = 'SAGA_BENCH_CHILD';
 async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => void): Promise<number> {
   checkLogFile(ctx.settings.logFile);
   if ((flags.processes ?? 1) > 1) return benchProcesses(flags, ctx, announce);
-  const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
+  const app = await openApp(ctx.settings, 'if-missing', undefined, groupCrashPoints(ctx), lockWaitNotice(ctx));
+  app.checkpointInBackground();
   try {
     await checkProduct(app, flags.product ?? 101);
   } catch (err) {
@@ -86,6 +88,7 @@ async function benchOn(flags: BenchFlags, ctx: CommandContext, announce: () => v
         owner: processOwner(), leaseMs: ctx.settings.leaseMs, signal: interrupts.signal,
         ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
         ...(progress === undefined ? {} : { onProgress: progress.update }),
+        ...(app.counters === undefined ? {} : { counters: app.counters }),
       },
     );
     progress?.done();
@@ -112,10 +115,32 @@ function render(r: BenchResult, durability: string, color: boolean): string {
     ['duration', `${r.durationMs.toFixed(0)} ms`],
     ['throughput', c.bold(`${r.throughput.toFixed(1)} checkouts/s`)],
     ['latency', `p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`],
+    ...(r.perCheckout === undefined ? [] : perCheckoutRows(r.perCheckout)),
     ['outcomes', `${r.outcomes.completed} completed, ${r.outcomes.compensated} compensated, ${r.outcomes.stuck} stuck, ${r.outcomes.crashedBeforeFirstCommit} crashed before their first commit (${r.crashedAndRecovered} crashed later and were recovered)`],
     ['verify', r.violations === 0 ? c.green('all invariants hold') : c.red(`${r.violations} violation(s): run \`saga verify\``)],
   ];
   return `${table(rows.map(([k, v]) => [c.dim(k!), v!]))}\n`;
+}
+
+/**
+ * The bench's own checkouts get random faults from --fail-rate, and crash by a throw. The crash
+ * points inside a shared transaction (`SAGA_CRASH_AT=group:<k>:before|after`, see
+ * store/sqlite/write-group.ts) are the process's, not a checkout's: there the process really dies.
+ */
+function groupCrashPoints(ctx: CommandContext): FaultInjector {
+  const points = (resolveFaultSettings(ctx.sources).plan.crashAt ?? []).filter((p) => p.startsWith('group:'));
+  if (points.length === 0) return noFaults;
+  return faultInjector({ crashAt: points }, (point) => {
+    ctx.stderr.write(`saga: crashing at ${point} as asked (a SIGKILL, exit 137): \`saga recover\` finishes the sagas in flight\n`);
+    return killProcess();
+  });
+}
+
+/** "saga log 0.125, provider 0.063 per checkout": how many transactions a checkout cost (concurrent ones share them). */
+function perCheckoutRows(p: NonNullable<BenchResult['perCheckout']>): string[][] {
+  const rows = [['commits', `saga log ${p.commits}, provider ${p.providerCommits} per checkout`]];
+  if (p.roundTrips !== undefined) rows.push(['round trips', `${p.roundTrips} per checkout`]);
+  return rows;
 }
 
 /**
@@ -176,10 +201,20 @@ async function benchProcesses(flags: BenchFlags, ctx: CommandContext, announce: 
     },
     crashedAndRecovered: sum((r) => r.crashedAndRecovered),
     violations,
+    ...combinedPerCheckout(results),
   };
   const report = { ...combined, processes, perProcess: results.map((r) => ({ n: r.n, durationMs: r.durationMs, throughput: r.throughput })), durability: ctx.settings.durability, db: redactUrl(ctx.settings.db) };
   ctx.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${processes} processes\n${render(combined, ctx.settings.durability, ctx.color)}`);
   return violations === 0 ? ExitCode.ok : ExitCode.violations;
+}
+
+/** The children's costs per checkout, weighted by their checkouts; absent unless every child counted. */
+function combinedPerCheckout(results: readonly BenchResult[]): Pick<BenchResult, 'perCheckout'> {
+  const total = results.reduce((a, r) => a + r.n, 0);
+  if (total === 0 || results.some((r) => r.perCheckout === undefined)) return {};
+  const mean = (f: (p: NonNullable<BenchResult['perCheckout']>) => number) => Math.round((results.reduce((a, r) => a + f(r.perCheckout!) * r.n, 0) / total) * 1000) / 1000;
+  const roundTrips = results.every((r) => r.perCheckout!.roundTrips !== undefined) ? { roundTrips: mean((p) => p.roundTrips!) } : {};
+  return { perCheckout: { commits: mean((p) => p.commits), providerCommits: mean((p) => p.providerCommits), ...roundTrips } };
 }
 
 function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {

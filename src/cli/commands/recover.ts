@@ -39,6 +39,7 @@ export async function recoverCommand(flags: RecoverFlags, ctx: CommandContext): 
     ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
   };
   try {
+    if (flags.watch) app.checkpointInBackground();
     if (flags.watch) return await watch(flags, ctx, deps, app.definitions, logger);
     const results = await recoverAbandonedSagas(app.definitions, deps);
     for (const r of results) logSkipped(r, logger);

@@ -45,6 +45,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
   }
   checkLogFile(ctx.settings.logFile);
   const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
+  app.checkpointInBackground();
   const { logger, close: closeLog } = commandLogger(ctx);
   const tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
   const interrupts = listenForInterrupts({
