@@ -21,56 +21,104 @@ export interface LoggerOptions {
   readonly onFileError?: (err: Error) => void;
 }
 
-export function createLogger(opts: LoggerOptions): { logger: Logger; close(): void } {
+/**
+ * `together(write)`: every line `write` logs reaches each destination in one write() (the engine
+ * logs the records of one commit so), still synchronously, before `together` returns.
+ */
+export type SagaLogger = Logger & { together(write: () => void): void };
+
+export function createLogger(opts: LoggerOptions): { logger: SagaLogger; close(): void } {
   const file = lazyAppendFile(opts.logFile, opts.onFileError);
   const streams: pino.StreamEntry[] = [{ stream: file, level: opts.level as pino.Level }];
+  const corks: Corked[] = [file];
   if (opts.console !== undefined) {
     const chalk = new Chalk({ level: opts.color ? 1 : 0 });
     const out = opts.console;
-    streams.push({
-      stream: {
-        write: (line: string) => {
-          try {
-            out.write(formatLine(line, chalk));
-          } catch {
-            // A console that went away (a closed pipe) must not stop the saga.
-          }
-        },
-      },
-      level: opts.level as pino.Level,
+    const console = corkable((text) => {
+      try {
+        out.write(text);
+      } catch {
+        // A console that went away (a closed pipe) must not stop the saga.
+      }
     });
+    corks.push(console);
+    streams.push({ stream: { write: (line: string) => console.write(formatLine(line, chalk)) }, level: opts.level as pino.Level });
   }
   const logger = pino(
     {
       level: opts.level,
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       base: { pid: process.pid },
       // Our `err` is already plain data ({ message, kind }); pino's Error serializer would add noise.
       serializers: { err: (e: unknown) => e },
     },
     pino.multistream(streams),
   );
-  return { logger, close: () => file.close() };
+  let depth = 0;
+  const together = (write: () => void) => {
+    depth += 1;
+    if (depth === 1) for (const c of corks) c.cork();
+    try {
+      write();
+    } finally {
+      depth -= 1;
+      if (depth === 0) for (const c of corks) c.uncork();
+    }
+  };
+  return { logger: Object.assign(logger, { together }), close: () => file.close() };
+}
+
+interface Corked {
+  write(text: string): void;
+  cork(): void;
+  uncork(): void;
+}
+
+/** Passes text on at once, or, between cork() and uncork(), all of it at uncork() in one piece. */
+function corkable(out: (text: string) => void): Corked {
+  let held: string[] | undefined;
+  return {
+    write: (text) => (held === undefined ? out(text) : void held.push(text)),
+    cork: () => void (held = []),
+    uncork: () => {
+      const text = held?.join('');
+      held = undefined;
+      if (text) out(text);
+    },
+  };
+}
+
+/** pino's isoTime, made once per millisecond: a commit logs several lines in the same one. */
+let lastMs = -1;
+let lastTime = '';
+function isoTime(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return lastTime;
 }
 
 /**
  * Opened on the first line. A write that fails (disk full, file removed from under us) must not
  * abort a saga half-way: the logger reports it once and carries on without the file.
  */
-function lazyAppendFile(path: string, onError?: (err: Error) => void): { write(line: string): void; close(): void } {
+function lazyAppendFile(path: string, onError?: (err: Error) => void): Corked & { close(): void } {
   let fd: number | undefined;
   let broken = false;
+  const lines = corkable((text) => {
+    if (broken) return;
+    try {
+      fd ??= openSync(path, 'a');
+      writeSync(fd, text);
+    } catch (err) {
+      broken = true;
+      onError?.(err as Error);
+    }
+  });
   return {
-    write(line) {
-      if (broken) return;
-      try {
-        fd ??= openSync(path, 'a');
-        writeSync(fd, line);
-      } catch (err) {
-        broken = true;
-        onError?.(err as Error);
-      }
-    },
+    ...lines,
     close() {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;

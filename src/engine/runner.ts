@@ -17,6 +17,8 @@ export interface EngineLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** Optional: the lines `write` logs go out in one piece (one write() for a commit's records), before it returns. */
+  together?(write: () => void): void;
 }
 
 export interface EngineDeps {
@@ -460,11 +462,15 @@ class SagaRun<I> {
     // The batch read the cancel request in its transaction: fresh as of this commit.
     if (create === undefined) this.cancelStale = false;
     if (result.cancel !== undefined) this.cancel = result.cancel;
-    for (const ev of result.events) {
-      this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
-      this.trace.recorded(ev);
-      logStepEvent(this.log, this.def.name, ev);
-    }
+    const record = () => {
+      for (const ev of result.events) {
+        this.states[ev.stepIndex] = applyEvent(this.states[ev.stepIndex] ?? initialStepState(), ev);
+        this.trace.recorded(ev);
+        logStepEvent(this.log, this.def.name, ev);
+      }
+    };
+    if (this.log.together === undefined || result.events.length < 2) record();
+    else this.log.together(record);
     if (result.failed) {
       this.noteFailure(result.failed.step, result.failed.error);
       this.status = 'compensating';

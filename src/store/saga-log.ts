@@ -86,13 +86,10 @@ function setStatus(sagaId: string, status: SagaStatus, failedStep: string | null
   return { sql: SET_STATUS, params: [status, failedStep, error, now, ended ? now : null, released, released, released, released, released, released, sagaId] };
 }
 
-/** Runs a business write and checks its guard. */
-function* write(w: SqlWrite): Generator<Statement, void, StatementResult> {
-  const changes = yield w;
-  const guard = w.expectChanges;
-  if (guard === undefined || changes === guard.count) return;
+/** A failed guard's message: its own, or said from what its `explain` query finds in the transaction. */
+function* guardFailure(guard: NonNullable<SqlWrite['expectChanges']>): Generator<Statement, string, StatementResult> {
   const explain = guard.explain;
-  throw new GuardFailed(explain === undefined ? guard.failure : explain.say(yield { sql: explain.sql, params: explain.params, value: true }));
+  return explain === undefined ? guard.failure : explain.say(yield { sql: explain.sql, params: explain.params, value: true });
 }
 
 export function* applyBatch(batch: Batch, now: () => number): Generator<Statement, BatchResult, StatementResult> {
@@ -120,7 +117,10 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     if (op.op === 'event') {
       append(op.event);
     } else if (op.op === 'writes') {
-      for (const w of op.writes) yield* write(w);
+      for (const w of op.writes) {
+        const changes = yield w;
+        if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(yield* guardFailure(w.expectChanges));
+      }
     } else if (op.op === 'status') {
       // A cancel recorded before this commit wins: the saga stays running and its owner rolls it back.
       if (op.status === 'completed' && cancel !== undefined) continue;
@@ -134,7 +134,10 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
       const savepoint = op.writes.some((w) => w.expectChanges !== undefined);
       if (savepoint) yield { sql: 'SAVEPOINT step', params: [] };
       try {
-        for (const w of op.writes) yield* write(w);
+        for (const w of op.writes) {
+          const changes = yield w;
+          if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(yield* guardFailure(w.expectChanges));
+        }
       } catch (err) {
         if (!(err instanceof GuardFailed)) throw err;
         if (savepoint) yield { sql: 'ROLLBACK TO SAVEPOINT step', params: [] };

@@ -155,6 +155,7 @@ class SpanTrace implements SagaTrace {
       info: (obj, msg) => base.info(withIds(obj), msg),
       warn: (obj, msg) => base.warn(withIds(obj), msg),
       error: (obj, msg) => base.error(withIds(obj), msg),
+      ...(base.together === undefined ? {} : { together: (write: () => void) => base.together!(write) }),
     };
   }
 
