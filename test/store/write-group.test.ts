@@ -79,7 +79,7 @@ function startAll(shop: Shop, input: CheckoutInput, each: (i: number, sagaId: st
   });
 }
 
-async function rows<T>(db: string, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+async function rows<T>(db: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const reader = await openReader(db);
   try {
     return await reader.all<T>(sql, params);
