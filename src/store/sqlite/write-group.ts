@@ -66,7 +66,7 @@ export function writeGroup(db: Db, inFlight: InFlight, opts: WriteGroupOptions =
 
   const alone = db.transaction((work: () => unknown) => work());
   // Each write in its own savepoint: what it did is undone alone when it throws.
-  const together = db.transaction((items: readonly Waiting[]) => {
+  const together = db.transaction((items: readonly Waiting[], k: number) => {
     const outcomes = items.map((item): { ok: true; value: unknown } | { ok: false; err: unknown } => {
       stmt('SAVEPOINT grouped').run();
       try {
@@ -81,7 +81,7 @@ export function writeGroup(db: Db, inFlight: InFlight, opts: WriteGroupOptions =
         return { ok: false, err };
       }
     });
-    opts.point?.(`group:${shared + 1}:before`);
+    opts.point?.(`group:${k}:before`);
     return outcomes;
   });
 
@@ -90,18 +90,18 @@ export function writeGroup(db: Db, inFlight: InFlight, opts: WriteGroupOptions =
     const items = queue;
     queue = [];
     let outcomes: ReturnType<typeof together>;
+    // Counted before it runs: a group that dies at its crash point keeps its number.
+    const k = items.length > 1 ? ++shared : shared;
     try {
-      outcomes = items.length === 1 ? [{ ok: true, value: await whenUnlocked(db, () => alone.immediate(items[0]!.work)) }] : await whenUnlocked(db, () => together.immediate(items));
+      outcomes = items.length === 1 ? [{ ok: true, value: await whenUnlocked(db, () => alone.immediate(items[0]!.work)) }] : await whenUnlocked(db, () => together.immediate(items, k));
     } catch (err) {
-      if (items.length === 1) items[0]!.reject(err);
-      else for (const item of items) item.reject(err);
+      // The transaction itself failed (a COMMIT that could not be written, a lock never got):
+      // nothing of it is durable, and every writer in it is told so.
+      for (const item of items) item.reject(err);
       return;
     }
     commits += 1;
-    if (items.length > 1) {
-      shared += 1;
-      opts.point?.(`group:${shared}:after`);
-    }
+    if (items.length > 1) opts.point?.(`group:${k}:after`);
     outcomes.forEach((o, i) => (o.ok ? items[i]!.resolve(o.value as never) : items[i]!.reject(o.err)));
   };
 
