@@ -49,7 +49,7 @@ describe.each(BACKENDS)('checkout messages on $name', (backend) => {
 
   it("the rollback summary counts the charge's attempts as the charge's and the refund's as the refund's", async () => {
     const opts = await shop();
-    const timedOut = await runSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-mode', 'timeout', '--fail-times', '5', '--step-timeout', '50'], opts);
+    const timedOut = await runSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'payment', '--fail-mode', 'timeout', '--fail-times', '5', '--step-timeout', '300'], opts);
     expect(timedOut.code, timedOut.stderr).toBe(3);
     expect(timedOut.stdout.split('\n')).toContain('  payment    compensated         $89.99 refunded (charge tried 3 times)');
     const refundRetried = await runSaga(['checkout', '--product', '101', '--qty', '1', '--fail-at', 'shipping', '--fail-compensation', 'payment', '--fail-times', '2'], opts);
