@@ -187,10 +187,14 @@ class SagaRun<I> {
     for (let i = fromStep; i < steps.length; i++) {
       for (;;) {
         if (this.signal?.aborted) return this.interruptedBefore(steps[i]!.name, this.signal);
-        const cancel = await this.cancelRequested();
+        // A local step queued behind an external call's outcome commits with it, and that commit
+        // reads the cancel request in its own transaction and leaves the step out when there is one
+        // (store.ts, `unlessCancelled`): the decision is made there, with no read of its own here.
+        const decidedAtCommit = steps[i]!.kind === 'local' && this.pending.length > 0 && this.cancel === undefined;
+        const cancel = decidedAtCommit ? undefined : await this.cancelRequested();
         if (cancel !== undefined) return this.honourCancel(steps[i]!.name, cancel);
         const attempt = this.states[i]!.actionAttempts + 1;
-        const result = await this.attempt(i, 'action', attempt);
+        const result = await this.attempt(i, 'action', attempt, decidedAtCommit);
         if (result.kind === 'done') break;
         if (result.kind === 'guard-failed') return 'rollback';
         if ((await this.afterFailure(i, 'action', attempt, result.error, result.durationMs)) === 'give-up') return 'rollback';
@@ -202,8 +206,9 @@ class SagaRun<I> {
     this.pending.push({ op: 'status', status: 'completed' });
     const committed = await this.flush();
     if (committed.failed) return 'rollback';
-    // A cancel recorded before this commit: the store left the saga running (rule 11).
-    if (committed.cancel !== undefined) return this.honourCancel(undefined, committed.cancel);
+    // A cancel recorded before this commit: the store left the saga running, and out the steps
+    // queued to be decided here (rule 11).
+    if (committed.cancel !== undefined) return this.honourCancel(committed.leftOut?.step, committed.cancel);
     this.status = 'completed';
     return 'completed';
   }
@@ -280,9 +285,9 @@ class SagaRun<I> {
    * Queue a local action or compensation for the next commit. Committed at once only when a
    * crash is armed inside it (the crash happens in its open transaction); returns that commit.
    */
-  private async queueLocal(i: number, phase: Phase, attempt: number, writes: LocalWrites): Promise<BatchResult | undefined> {
+  private async queueLocal(i: number, phase: Phase, attempt: number, writes: LocalWrites, unlessCancelled: boolean): Promise<BatchResult | undefined> {
     const step = this.def.steps[i]!.name;
-    this.pending.push({ op: 'local', step, stepIndex: i, phase, attempt, at: this.deps.clock.now(), writes });
+    this.pending.push({ op: 'local', step, stepIndex: i, phase, attempt, at: this.deps.clock.now(), writes, ...(unlessCancelled ? { unlessCancelled } : {}) });
     const point = `${phase}:${step}:after-effect`;
     return this.faults.armed(point) ? this.flush(point) : undefined;
   }
@@ -320,14 +325,14 @@ class SagaRun<I> {
    * is committed before the call and its outcome queued after it. `guard-failed`: a commit on the
    * way failed a guard of a step batched before this one (the store recorded that failure).
    */
-  private async attempt(i: number, phase: Phase, attempt: number): Promise<StepAttempt> {
+  private async attempt(i: number, phase: Phase, attempt: number, unlessCancelled = false): Promise<StepAttempt> {
     const step = this.def.steps[i]!;
     const fault = this.faults.forAttempt(phase, step.name, attempt);
     if (step.kind === 'local') {
       this.faults.point(`${phase}:${step.name}:before`);
       if (fault !== undefined) return this.injectedLocalFailure(i, phase, attempt, fault);
       const writes = phase === 'action' ? step.action(this.input, this.sagaId) : step.compensation(this.input, this.sagaId);
-      const failed = (await this.queueLocal(i, phase, attempt, writes))?.failed;
+      const failed = (await this.queueLocal(i, phase, attempt, writes, unlessCancelled))?.failed;
       return failed === undefined ? { kind: 'done' } : { kind: 'guard-failed', failed };
     }
     this.pending.push({ op: 'event', event: this.event(i, phase, 'started', attempt, { idempotencyKey: idempotencyKey(this.sagaId, step.name, phase) }) });

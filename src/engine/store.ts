@@ -127,6 +127,12 @@ export type BatchOp =
       /** When the engine reached the step (its `started` time). */
       readonly at: number;
       readonly writes: readonly SqlWrite[];
+      /**
+       * The engine did not read the saga's cancel request before this step (it is queued behind
+       * an external call's outcome): when the batch finds one, the step is left out, as a step
+       * that never ran (rule 11), and every other op is applied.
+       */
+      readonly unlessCancelled?: boolean;
     }
   /** Business writes that go with the record before them (an external step's outcome). */
   | { readonly op: 'writes'; readonly writes: readonly SqlWrite[] }
@@ -160,6 +166,8 @@ export interface BatchResult {
    * (docs/guarantees.md, rule 11); every other op is.
    */
   readonly cancel?: CancelRequest;
+  /** The first step left out because of `cancel` (see `unlessCancelled`). */
+  readonly leftOut?: { readonly stepIndex: number; readonly step: string };
 }
 
 export interface SagaStore {

@@ -113,7 +113,13 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
   // inserted changes nothing, and one statement costs less than one per record.
   const events: StepEvent[] = [];
   const append = (ev: StepEvent) => void events.push(ev);
+  let leftOut: BatchResult['leftOut'];
   for (const op of batch.ops) {
+    // A step the engine left to be decided here, and a cancel recorded first: it never runs.
+    if (op.op === 'local' && op.unlessCancelled === true && cancel !== undefined) {
+      leftOut ??= { stepIndex: op.stepIndex, step: op.step };
+      continue;
+    }
     if (op.op === 'event') {
       append(op.event);
     } else if (op.op === 'writes') {
@@ -149,7 +155,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
         const action = op.phase === 'action';
         yield setStatus(batch.sagaId, action ? 'compensating' : 'stuck', action ? op.step : null, action ? `${op.step}: ${err.message}` : null, now());
         batch.beforeCommit?.();
-        return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message }, ...(cancel === undefined ? {} : { cancel }) };
+        return { events, failed: { stepIndex: op.stepIndex, step: op.step, error: err.message }, ...(cancel === undefined ? {} : { cancel }), ...(leftOut === undefined ? {} : { leftOut }) };
       }
       if (savepoint) yield { sql: 'RELEASE SAVEPOINT step', params: [] };
       append({ ...base, event: 'succeeded', at: now(), durationMs: elapsed(t0) });
@@ -157,7 +163,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
   }
   yield* insertEvents(events);
   batch.beforeCommit?.();
-  return { events, ...(cancel === undefined ? {} : { cancel }) };
+  return { events, ...(cancel === undefined ? {} : { cancel }), ...(leftOut === undefined ? {} : { leftOut }) };
 }
 
 function elapsed(t0: number): number {
