@@ -1,6 +1,6 @@
 import type { Db } from '../store/sqlite/open.js';
 import { statementCache } from '../store/sqlite/statements.js';
-import { inFlightCounter, writeGroup, type InFlight } from '../store/sqlite/write-group.js';
+import { sagasInFlight, writeGroup, type SagasInFlight } from '../store/sqlite/write-group.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
 
@@ -12,9 +12,9 @@ import type { PaymentProvider } from './payment-provider.js';
  * transaction (each in its own savepoint: see write-group.ts) when `inFlight` says several sagas
  * are running, and each at once otherwise.
  */
-export function sqlitePaymentProvider(db: Db, opts: { now?: () => number; inFlight?: InFlight } = {}): PaymentProvider & { commits(): number } {
+export function sqlitePaymentProvider(db: Db, opts: { now?: () => number; inFlight?: SagasInFlight } = {}): PaymentProvider & { commits(): number } {
   const now = opts.now ?? Date.now;
-  const group = writeGroup(db, opts.inFlight ?? inFlightCounter());
+  const group = writeGroup(db, opts.inFlight ?? sagasInFlight());
   const stmt = statementCache(db);
   const entry = (key: string) => stmt('SELECT * FROM provider_ledger WHERE idempotency_key = ?').get(key) as LedgerRow | undefined;
   const apply = <T>(plan: LedgerPlan<T>): T => {

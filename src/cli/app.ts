@@ -15,7 +15,7 @@ import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
-import { inFlightCounter } from '../store/sqlite/write-group.js';
+import { sagasInFlight } from '../store/sqlite/write-group.js';
 import { startCheckpointer, type Checkpointer } from '../store/sqlite/checkpointer.js';
 import type { GlobalSettings } from './settings.js';
 
@@ -96,7 +96,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
     };
     // The saga log and the provider each group the commits of concurrent sagas (write-group.ts);
     // both need to know how many sagas are in flight.
-    const inFlight = inFlightCounter();
+    const inFlight = sagasInFlight();
     const store = sqliteSagaStore(raw, { inFlight, group: { point: (name) => faults.point(name) } });
     const checkpointInBackground = () => {
       if (snapshot === undefined) checkpointer ??= startCheckpointer(raw, settings.db, settings.durability);

@@ -137,11 +137,12 @@ class SagaRun<I> {
 
   async drive(plan: { direction: 'forward'; fromStep: number } | { direction: 'backward' }, create?: NewSaga): Promise<SagaOutcome> {
     this.create = create;
+    // Counted (and its lease renewed) from here to the `finally` that undoes both, whatever throws.
     this.deps.store.inFlight?.enter();
-    this.startLeaseRenewal();
-    // Recovery drives a cancelled running saga backward (recovery.ts): say why once.
-    if (plan.direction === 'backward' && this.status === 'running' && this.cancel !== undefined) this.honourCancel(undefined, this.cancel);
     try {
+      this.startLeaseRenewal();
+      // Recovery drives a cancelled running saga backward (recovery.ts): say why once.
+      if (plan.direction === 'backward' && this.status === 'running' && this.cancel !== undefined) this.honourCancel(undefined, this.cancel);
       let status: SagaOutcome['status'];
       if (plan.direction === 'forward' && (await this.forward(plan.fromStep)) === 'completed') {
         status = 'completed';

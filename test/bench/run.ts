@@ -32,7 +32,7 @@ import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import type { Durability } from '../../src/store/sql.js';
 import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
-import { inFlightCounter } from '../../src/store/sqlite/write-group.js';
+import { sagasInFlight } from '../../src/store/sqlite/write-group.js';
 import { baselineCheckouts, minimalCheckouts } from './baseline.js';
 import { printServeLoad, serveLoadRows } from './serve-load.js';
 import { postgresBaselineCheckouts } from './baseline-postgres.js';
@@ -65,7 +65,7 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
   const { db, path } = freshDb('engine', durability);
   const sql = sqliteDatabase(db, path);
   await seedCatalog(sql);
-  const inFlight = inFlightCounter();
+  const inFlight = sagasInFlight();
   const store = sqliteSagaStore(db, { inFlight });
   const provider = sqlitePaymentProvider(db, { inFlight });
   const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });

@@ -26,6 +26,8 @@ import { createLogger } from '../../src/log.js';
 import { BACKENDS } from '../support/backends.js';
 import { openReader } from '../support/reader.js';
 import { readLog, tempDir } from '../support/cli.js';
+import { openSqlite } from '../../src/store/sqlite/open.js';
+import { sagasInFlight, writeGroup } from '../../src/store/sqlite/write-group.js';
 
 const SAGAS = 16;
 const sqlite = BACKENDS.find((b) => b.name === 'sqlite')!;
@@ -281,5 +283,60 @@ describe('group commit on SQLite', () => {
         store.inFlight!.leave();
       }
     });
+  });
+});
+
+describe('the write group itself, on a real SQLite file', () => {
+  /** A bare table on a database of its own, and a group that believes `n` sagas are in flight. */
+  function bareGroup(n: number, opts: Parameters<typeof writeGroup>[2] = {}) {
+    const dir = tempDir('saga-write-group-');
+    const path = join(dir, 'bare.db');
+    const db = openSqlite(path, { durability: 'normal' });
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)');
+    const inFlight = sagasInFlight();
+    for (let i = 0; i < n; i++) inFlight.enter();
+    const rows = () => (db.prepare('SELECT id FROM t ORDER BY id').all() as { id: number }[]).map((r) => r.id);
+    const insert = (id: number, bytes = 8) => () => db.prepare('INSERT INTO t (id, body) VALUES (?, ?)').run(id, Buffer.alloc(bytes)).changes;
+    return { db, group: writeGroup(db, inFlight, opts), rows, insert, close: () => db.close() };
+  }
+
+  it('a write whose error ends the whole transaction (the disk is full) fails alone; the others run again and commit', async () => {
+    const g = bareGroup(3);
+    try {
+      // Room for small rows, not for a 1 MiB one: SQLite answers SQLITE_FULL and rolls everything back.
+      const pages = Number(g.db.prepare('PRAGMA page_count').pluck().get());
+      g.db.prepare(`PRAGMA max_page_count = ${pages + 20}`).run();
+      const results = await Promise.allSettled([g.group.submit(g.insert(1)), g.group.submit(g.insert(2, 1 << 20)), g.group.submit(g.insert(3))]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(String((results[1] as PromiseRejectedResult).reason.code)).toBe('SQLITE_FULL');
+      expect(g.rows()).toEqual([1, 3]);
+      expect(g.group.commits).toBe(1);
+    } finally {
+      g.close();
+    }
+  });
+
+  it('a crash point after the shared COMMIT tells every writer (none is left waiting)', async () => {
+    const g = bareGroup(2, { point: (name) => { if (name === 'group:1:after') throw new SimulatedCrashError(name); } });
+    try {
+      const results = await Promise.allSettled([g.group.submit(g.insert(1)), g.group.submit(g.insert(2))]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      // Durable all the same: the process "died" after the COMMIT, before anybody was told.
+      expect(g.rows()).toEqual([1, 2]);
+    } finally {
+      g.close();
+    }
+  });
+
+  it('a commit submitted inside an open transaction is refused, not quietly nested in it', async () => {
+    const g = bareGroup(1);
+    try {
+      g.db.exec('BEGIN');
+      await expect(g.group.submit(g.insert(1))).rejects.toThrow(/inside an open transaction/);
+      g.db.exec('ROLLBACK');
+      expect(g.rows()).toEqual([]);
+    } finally {
+      g.close();
+    }
   });
 });

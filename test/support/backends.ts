@@ -13,7 +13,7 @@ import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import type { SqlDatabase } from '../../src/store/sql.js';
 import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
-import { inFlightCounter } from '../../src/store/sqlite/write-group.js';
+import { sagasInFlight } from '../../src/store/sqlite/write-group.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../../src/store/sqlite/database.js';
 import { createPostgresDatabase } from './pg-database.js';
@@ -62,7 +62,7 @@ const sqlite: TestBackend = {
     const raw = openSqlite(path, { durability: 'normal' });
     migrateSqlite(raw, path);
     // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
-    const inFlight = inFlightCounter();
+    const inFlight = sagasInFlight();
     return {
       dbArg: path,
       db: sqliteDatabase(raw, path),

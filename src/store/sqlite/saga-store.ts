@@ -4,7 +4,7 @@ import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
-import { inFlightCounter, writeGroup, type InFlight, type WriteGroupOptions } from './write-group.js';
+import { sagasInFlight, writeGroup, type SagasInFlight, type WriteGroupOptions } from './write-group.js';
 
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
 const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, owner_pid_scope = ?, owner_started_at = ?, lease_until = ?, updated_at = ?
@@ -18,9 +18,9 @@ const RECORD_TAKE_OVER = `INSERT INTO ${TAKE_OVER_COLUMNS} VALUES (?, ?, ?, ?, ?
  * (write-group.ts). `inFlight` counts the sagas this process drives; the payment provider on the
  * same connection is handed the same counter.
  */
-export function sqliteSagaStore(db: Db, opts: { now?: () => number; inFlight?: InFlight; group?: WriteGroupOptions } = {}): SagaStore & { readonly inFlight: InFlight; commits(): number } {
+export function sqliteSagaStore(db: Db, opts: { now?: () => number; inFlight?: SagasInFlight; group?: WriteGroupOptions } = {}): SagaStore & { readonly inFlight: SagasInFlight; commits(): number } {
   const now = opts.now ?? Date.now;
-  const inFlight = opts.inFlight ?? inFlightCounter();
+  const inFlight = opts.inFlight ?? sagasInFlight();
   const group = writeGroup(db, inFlight, opts.group);
   const stmt = statementCache(db);
   const run = (s: Statement): StatementResult => {
