@@ -4,6 +4,7 @@ import { postgresDatabase } from '../store/postgres/database.js';
 import { openPostgres, type Pool } from '../store/postgres/open.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
+import { inFlightCounter } from '../store/sqlite/write-group.js';
 import { DatabaseUnusableError, UsageError } from '../errors.js';
 import { noDatabase, type Backend, type CreateMode } from './app.js';
 import type { GlobalSettings } from './settings.js';
@@ -35,7 +36,13 @@ export async function openPostgresBackend(settings: GlobalSettings, create: Crea
     if (state === 'absent' && create !== 'if-missing') throw noDatabase(db.label);
     if (state === 'absent') beforeCreate?.();
     const { created } = await migratePostgres(pool, db.label, { schema, initialWrites: seedWrites() });
-    return { db, store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created };
+    // The saga log and the provider each group the commits of concurrent sagas
+    // (store/postgres/write-group.ts); both need to know how many sagas are in flight.
+    const inFlight = inFlightCounter();
+    const store = postgresSagaStore(pool, { inFlight });
+    const provider = postgresPaymentProvider(pool, { inFlight });
+    const counters = () => ({ commits: store.commits(), providerCommits: provider.commits(), roundTrips: store.roundTrips() + provider.roundTrips() });
+    return { db, store, provider, created, counters };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

@@ -84,11 +84,13 @@ function postgres(adminUrl: string): TestBackend {
       const url = await createPostgresDatabase(adminUrl);
       const pool = await openPostgres(url);
       await migratePostgres(pool, url);
+      // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
+      const inFlight = inFlightCounter();
       return {
         dbArg: url,
         db: postgresDatabase(pool, url),
-        store: postgresSagaStore(pool),
-        provider: postgresPaymentProvider(pool),
+        store: postgresSagaStore(pool, { inFlight }),
+        provider: postgresPaymentProvider(pool, { inFlight }),
         exec: async (sql) => void (await pool.query(sql)),
         close: () => pool.end(),
       };

@@ -1,9 +1,10 @@
 import type { SagaStore } from '../../engine/store.js';
 import { applyBatch, RENEW_LEASE, REQUEST_CANCEL, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import { postgresDatabase } from './database.js';
-import type { Pool, PoolClient } from './open.js';
+import { inFlightCounter, type InFlight, type WriteGroupOptions } from '../sqlite/write-group.js';
+import type { Pool } from './open.js';
 import { pgSql } from './statements.js';
-import { inTransaction } from './transaction.js';
+import { pgWriteGroup, type Send } from './write-group.js';
 
 // Recoverers on several hosts: a row another transaction holds is skipped, not waited for, and
 // the update only happens if the saga is still as the recoverer saw it. The take-over's record is
@@ -18,12 +19,29 @@ const TAKE_OVER = `WITH claim AS (
   INSERT INTO ${TAKE_OVER_COLUMNS}
   SELECT saga_id, $7::bigint, $12::text, $9::text, $1::text, $2::text, $3::bigint, $10::text, $13::text, $14::bigint, $11::bigint FROM taken`;
 
-/** The saga log on PostgreSQL: every `commit` is one transaction on one pooled connection. */
-export function postgresSagaStore(pool: Pool, now: () => number = Date.now): SagaStore {
-  const run = async (client: PoolClient | Pool, s: Statement): Promise<StatementResult> => {
+/**
+ * The saga log on PostgreSQL. A `commit` is one transaction on one pooled connection or, with
+ * other sagas of this process in flight, a savepoint in one transaction shared with theirs
+ * (write-group.ts). `inFlight` counts the sagas this process drives; the payment provider is
+ * handed the same counter.
+ */
+export function postgresSagaStore(
+  pool: Pool,
+  opts: { now?: () => number; inFlight?: InFlight; group?: WriteGroupOptions } = {},
+): SagaStore & { readonly inFlight: InFlight; commits(): number; roundTrips(): number } {
+  const now = opts.now ?? Date.now;
+  const inFlight = opts.inFlight ?? inFlightCounter();
+  const group = pgWriteGroup(pool, inFlight, opts.group);
+  // Queries outside the group's transactions (lease renewals, cancels, take-overs).
+  let ownRoundTrips = 0;
+  const onPool: Send = (text, params) => {
+    ownRoundTrips += 1;
+    return pool.query(text, params as unknown[] | undefined);
+  };
+  const run = async (send: Send, s: Statement): Promise<StatementResult> => {
     try {
-      if (s.value) return Object.values((await client.query(pgSql(s.sql), s.params as unknown[])).rows[0] ?? {})[0];
-      return (await client.query(pgSql(s.sql), s.params as unknown[])).rowCount ?? 0;
+      const r = await send(pgSql(s.sql), s.params);
+      return s.value ? Object.values(r.rows[0] ?? {})[0] : (r.rowCount ?? 0);
     } catch (err) {
       if (s.onUniqueViolation !== undefined && (err as { code?: string }).code === '23505') throw s.onUniqueViolation();
       throw err;
@@ -31,16 +49,19 @@ export function postgresSagaStore(pool: Pool, now: () => number = Date.now): Sag
   };
   return {
     ...sagaLogReads(postgresDatabase(pool, 'postgres')),
+    inFlight,
+    commits: () => group.commits,
+    roundTrips: () => group.roundTrips + ownRoundTrips,
     commit: (batch) =>
-      inTransaction(pool, async (client) => {
+      group.submit(async (send) => {
         const steps = applyBatch(batch, now);
         let next = steps.next();
-        while (!next.done) next = steps.next(await run(client, next.value));
+        while (!next.done) next = steps.next(await run(send, next.value));
         return next.value;
       }),
-    renewLease: async (sagaId, owner, leaseUntil) => (await run(pool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
-    requestCancel: async (sagaId, request) => (await run(pool, { sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] })) === 1,
+    renewLease: async (sagaId, owner, leaseUntil) => (await run(onPool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
+    requestCancel: async (sagaId, request) => (await run(onPool, { sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] })) === 1,
     takeOver: async (sagaId, expected, owner, leaseUntil, reason) =>
-      (await pool.query(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil, reason, expected.ownerHost, expected.ownerPid])).rowCount === 1,
+      (await onPool(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil, reason, expected.ownerHost, expected.ownerPid])).rowCount === 1,
   };
 }
