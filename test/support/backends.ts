@@ -39,6 +39,8 @@ export interface OpenedBackend {
   readonly db: SqlDatabase;
   readonly store: SagaStore;
   readonly provider: PaymentProvider;
+  /** Transactions the saga log committed so far (concurrent sagas' commits share them). */
+  commits(): number;
   /** Runs DDL or any statement text (test tables). */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
@@ -63,11 +65,13 @@ const sqlite: TestBackend = {
     migrateSqlite(raw, path);
     // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
     const inFlight = inFlightCounter();
+    const store = sqliteSagaStore(raw, { inFlight });
     return {
       dbArg: path,
       db: sqliteDatabase(raw, path),
-      store: sqliteSagaStore(raw, { inFlight }),
+      store,
       provider: sqlitePaymentProvider(raw, { inFlight }),
+      commits: () => store.commits(),
       exec: async (sql) => void raw.exec(sql),
       close: async () => void raw.close(),
     };
@@ -86,11 +90,13 @@ function postgres(adminUrl: string): TestBackend {
       await migratePostgres(pool, url);
       // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
       const inFlight = inFlightCounter();
+      const store = postgresSagaStore(pool, { inFlight });
       return {
         dbArg: url,
         db: postgresDatabase(pool, url),
-        store: postgresSagaStore(pool, { inFlight }),
+        store,
         provider: postgresPaymentProvider(pool, { inFlight }),
+        commits: () => store.commits(),
         exec: async (sql) => void (await pool.query(sql)),
         close: () => pool.end(),
       };
