@@ -1,6 +1,6 @@
 import type { Pool } from '../store/postgres/open.js';
 import { pgSql } from '../store/postgres/statements.js';
-import { pgWriteGroup, type Send } from '../store/postgres/write-group.js';
+import { pgWriteGroup, type Tx } from '../store/postgres/write-group.js';
 import { inFlightCounter, type InFlight } from '../store/sqlite/write-group.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
@@ -19,24 +19,31 @@ import type { PaymentProvider } from './payment-provider.js';
 export function postgresPaymentProvider(pool: Pool, opts: { now?: () => number; inFlight?: InFlight } = {}): PaymentProvider & { commits(): number; roundTrips(): number } {
   const now = opts.now ?? Date.now;
   const group = pgWriteGroup(pool, opts.inFlight ?? inFlightCounter());
-  const entry = async (send: Send, key: string) => (await send('SELECT * FROM provider_ledger WHERE idempotency_key = $1', [key])).rows[0] as LedgerRow | undefined;
+  const entry = (tx: Tx, key: string) => tx.query('SELECT * FROM provider_ledger WHERE idempotency_key = $1', [key]).then((r) => r.rows[0] as LedgerRow | undefined);
   // Keyed by schema too: two saga schemas in one database never wait on each other's charges.
-  const lock = (send: Send, chargeKey: string) => send('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))', [chargeKey]);
-  const apply = async <T>(send: Send, plan: LedgerPlan<T>): Promise<T> => {
-    for (const w of plan.writes) await send(pgSql(w.sql), w.params);
+  // Nothing reads its result: it only has to run before the reads behind it (pipelined in order).
+  const lock = (tx: Tx, chargeKey: string) => tx.defer('SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))', [chargeKey]);
+  // The writes are deferred too: the group waits for them (and their errors) before it commits.
+  const apply = <T>(tx: Tx, plan: LedgerPlan<T>): T => {
+    for (const w of plan.writes) tx.defer(pgSql(w.sql), w.params);
     return plan.result;
   };
   return {
+    // The lock, then both reads, sent together: one round trip.
     charge: (req) =>
-      group.submit(async (send) => {
-        await lock(send, req.key);
-        const account = (await send('SELECT balance_cents FROM provider_accounts WHERE customer_id = $1 FOR UPDATE', [req.customerId])).rows[0] as { balance_cents: number } | undefined;
-        return apply(send, planCharge(req, await entry(send, req.key), account?.balance_cents, now()));
+      group.submit(async (tx) => {
+        lock(tx, req.key);
+        const [account, previous] = await Promise.all([
+          tx.query('SELECT balance_cents FROM provider_accounts WHERE customer_id = $1 FOR UPDATE', [req.customerId]).then((r) => r.rows[0] as { balance_cents: number } | undefined),
+          entry(tx, req.key),
+        ]);
+        return apply(tx, planCharge(req, previous, account?.balance_cents, now()));
       }),
     refund: (req) =>
-      group.submit(async (send) => {
-        await lock(send, req.chargeKey);
-        return apply(send, planRefund(req, await entry(send, req.key), await entry(send, req.chargeKey), now()));
+      group.submit(async (tx) => {
+        lock(tx, req.chargeKey);
+        const [previous, original] = await Promise.all([entry(tx, req.key), entry(tx, req.chargeKey)]);
+        return apply(tx, planRefund(req, previous, original, now()));
       }),
     commits: () => group.commits,
     roundTrips: () => group.roundTrips,

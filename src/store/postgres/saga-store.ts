@@ -1,10 +1,11 @@
+import type { SqlWrite } from '../../engine/definition.js';
 import type { SagaStore } from '../../engine/store.js';
 import { applyBatch, RENEW_LEASE, REQUEST_CANCEL, sagaLogReads, TAKE_OVER_COLUMNS, type Statement, type StatementResult } from '../saga-log.js';
 import { postgresDatabase } from './database.js';
 import { inFlightCounter, type InFlight, type WriteGroupOptions } from '../sqlite/write-group.js';
 import type { Pool } from './open.js';
 import { pgSql } from './statements.js';
-import { pgWriteGroup, type Send } from './write-group.js';
+import { pgWriteGroup, type Tx } from './write-group.js';
 
 // Recoverers on several hosts: a row another transaction holds is skipped, not waited for, and
 // the update only happens if the saga is still as the recoverer saw it. The take-over's record is
@@ -34,33 +35,43 @@ export function postgresSagaStore(
   const group = pgWriteGroup(pool, inFlight, opts.group);
   // Queries outside the group's transactions (lease renewals, cancels, take-overs).
   let ownRoundTrips = 0;
-  const onPool: Send = (text, params) => {
+  const onPool = (text: string, params: readonly unknown[]) => {
     ownRoundTrips += 1;
-    return pool.query(text, params as unknown[] | undefined);
+    return pool.query(text, params as unknown[]);
   };
-  const run = async (send: Send, s: Statement): Promise<StatementResult> => {
+  const onUnique = (s: Statement) => (err: unknown) => (s.onUniqueViolation !== undefined && (err as { code?: string }).code === '23505' ? s.onUniqueViolation() : err);
+  // In a commit, a statement whose result the write path reads (a query, a guarded write) is
+  // waited for; any other is deferred: pipelined behind the others, its error surfacing later
+  // in the same transaction (write-group.ts). The write path reads a write's count only for its
+  // guard (`expectChanges`); it is handed 0 for the others, which it ignores.
+  const run = async (tx: Tx, s: Statement): Promise<StatementResult> => {
+    const text = pgSql(s.sql);
+    if (!s.value && (s as SqlWrite).expectChanges === undefined) {
+      tx.defer(text, s.params, onUnique(s));
+      return 0;
+    }
     try {
-      const r = await send(pgSql(s.sql), s.params);
+      const r = await tx.query(text, s.params);
       return s.value ? Object.values(r.rows[0] ?? {})[0] : (r.rowCount ?? 0);
     } catch (err) {
-      if (s.onUniqueViolation !== undefined && (err as { code?: string }).code === '23505') throw s.onUniqueViolation();
-      throw err;
+      throw onUnique(s)(err);
     }
   };
+  const runOnPool = async (s: Statement) => (await onPool(pgSql(s.sql), s.params)).rowCount ?? 0;
   return {
     ...sagaLogReads(postgresDatabase(pool, 'postgres')),
     inFlight,
     commits: () => group.commits,
     roundTrips: () => group.roundTrips + ownRoundTrips,
     commit: (batch) =>
-      group.submit(async (send) => {
+      group.submit(async (tx) => {
         const steps = applyBatch(batch, now);
         let next = steps.next();
-        while (!next.done) next = steps.next(await run(send, next.value));
+        while (!next.done) next = steps.next(await run(tx, next.value));
         return next.value;
       }),
-    renewLease: async (sagaId, owner, leaseUntil) => (await run(onPool, { sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
-    requestCancel: async (sagaId, request) => (await run(onPool, { sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] })) === 1,
+    renewLease: async (sagaId, owner, leaseUntil) => (await runOnPool({ sql: RENEW_LEASE, params: [leaseUntil, now(), sagaId, owner.id] })) === 1,
+    requestCancel: async (sagaId, request) => (await runOnPool({ sql: REQUEST_CANCEL, params: [request.at, request.by, now(), sagaId] })) === 1,
     takeOver: async (sagaId, expected, owner, leaseUntil, reason) =>
       (await onPool(TAKE_OVER, [owner.id, owner.host, owner.pid, owner.pidScope, owner.startedAt, leaseUntil, now(), sagaId, expected.status, expected.ownerId, expected.leaseUntil, reason, expected.ownerHost, expected.ownerPid])).rowCount === 1,
   };

@@ -14,26 +14,78 @@ import { withClient } from './transaction.js';
  * commit. Nobody's promise settles before COMMIT returned; if COMMIT itself (or the connection)
  * fails, every writer of the group is rejected, and none of them was told anything before.
  *
- * Round trips: the parameterless statements around the writes are sent as one simple-protocol
- * query text each time two of them meet (`BEGIN; SAVEPOINT w`, `RELEASE SAVEPOINT w; SAVEPOINT w`,
- * `RELEASE SAVEPOINT w; COMMIT`), so a group of k writes costs k + 1 round trips of its own where
- * k transactions would cost 2k. (A statement with parameters travels alone: pg's extended
- * protocol carries one statement per query.)
+ * Round trips: the pool's connections pipeline (pg's `pipeline: true`, open.ts), so a statement
+ * whose result nobody reads (`Tx.defer`: BEGIN, savepoints, log records, unguarded writes) is sent
+ * at once and not waited for; the next statement whose result is read brings back all of theirs
+ * in the same round trip, and the first error among them. A checkout's commit then costs about
+ * three round trips (the lease check, a guarded write, COMMIT) instead of one per statement.
+ * Statements with parameters are named, so each connection parses and plans each text once.
+ * Between the writes of a group, `RELEASE SAVEPOINT w; SAVEPOINT w` is one query text.
  */
 export interface PgWriteGroup {
   /** Runs `work` inside a transaction (shared, when others are waiting) and settles once that transaction committed. */
-  submit<T>(work: (send: Send) => Promise<T>): Promise<T>;
+  submit<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Transactions committed so far (a group counts once). */
   readonly commits: number;
-  /** Queries sent so far by this group's transactions (one merged text counts once). */
+  /** Round trips so far: the queries this group's transactions waited for (deferred ones ride along and are not counted). */
   readonly roundTrips: number;
 }
 
-/** One round trip on the transaction's connection: what a write runs its statements through. */
-export type Send = (text: string, params?: readonly unknown[]) => Promise<pg.QueryResult>;
+/**
+ * The statements of one write, on its transaction's connection. `query` returns the result (and
+ * throws the first error of anything deferred before it); `defer` sends a statement whose result
+ * nobody reads without waiting for it: its error, mapped by `onError`, surfaces at the next
+ * `query` or when the write ends.
+ */
+export interface Tx {
+  query(text: string, params?: readonly unknown[]): Promise<pg.QueryResult>;
+  defer(text: string, params?: readonly unknown[], onError?: (err: unknown) => unknown): void;
+}
+
+const names = new Map<string, string>();
+/** Each parameterized text under one name in this process: prepared once per connection. */
+function named(text: string, params: readonly unknown[] | undefined): pg.QueryConfig {
+  if (params === undefined) return { text };
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `saga_${names.size + 1}`;
+    names.set(text, name);
+  }
+  return { name, text, values: params as unknown[] };
+}
+
+/** A `Tx` on `client` for one write; `end()` waits for what was deferred and throws its first error. */
+function pipe(client: PoolClient, count: () => void): Tx & { end(): Promise<void> } {
+  const pending: Promise<void>[] = [];
+  let failure: { err: unknown } | undefined;
+  const fire = (text: string, params?: readonly unknown[]) => client.query(named(text, params));
+  const end = async () => {
+    await Promise.all(pending.splice(0));
+    if (failure !== undefined) throw failure.err;
+  };
+  return {
+    defer(text, params, onError) {
+      pending.push(fire(text, params).then(() => undefined, (err: unknown) => void (failure ??= { err: onError === undefined ? err : onError(err) })));
+    },
+    async query(text, params) {
+      count();
+      const result = fire(text, params);
+      try {
+        const r = await result;
+        await end();
+        return r;
+      } catch (err) {
+        // A deferred statement that failed first is the cause; this one only saw the aborted transaction.
+        await end();
+        throw err;
+      }
+    },
+    end,
+  };
+}
 
 interface Waiting {
-  readonly work: (send: Send) => Promise<unknown>;
+  readonly work: (tx: Tx) => Promise<unknown>;
   readonly resolve: (value: never) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -47,22 +99,20 @@ export function pgWriteGroup(pool: Pool, inFlight: InFlight, opts: WriteGroupOpt
   let shared = 0;
   let roundTrips = 0;
 
-  const sender = (client: PoolClient): Send => (text, params) => {
-    roundTrips += 1;
-    return client.query(text, params as unknown[] | undefined);
-  };
+  const count = () => void (roundTrips += 1);
 
   /** BEGIN, the write, COMMIT: a transaction of its own (today's path for a lone saga). */
-  const alone = <T>(work: (send: Send) => Promise<T>): Promise<T> =>
+  const alone = <T>(work: (tx: Tx) => Promise<T>): Promise<T> =>
     withClient(pool, async (client, markBroken) => {
-      const send = sender(client);
-      await send('BEGIN');
+      const tx = pipe(client, count);
       try {
-        const value = await work(send);
-        await commit(send('COMMIT'));
+        tx.defer('BEGIN');
+        const value = await work(tx);
+        await checkCommitted(tx.query('COMMIT'));
         commits += 1;
         return value;
       } catch (err) {
+        await tx.end().catch(() => undefined);
         await client.query('ROLLBACK').catch(markBroken);
         throw err;
       }
@@ -74,23 +124,28 @@ export function pgWriteGroup(pool: Pool, inFlight: InFlight, opts: WriteGroupOpt
    */
   const together = (items: readonly Waiting[], outcomes: Outcome[]): Promise<void> =>
     withClient(pool, async (client, markBroken) => {
-      const send = sender(client);
       try {
         let next = 'BEGIN; SAVEPOINT w';
         for (const item of items) {
-          await send(next);
-          next = 'RELEASE SAVEPOINT w; SAVEPOINT w';
+          const tx = pipe(client, count);
           try {
-            outcomes.push({ ok: true, value: await item.work(send) });
+            tx.defer(next);
+            next = 'RELEASE SAVEPOINT w; SAVEPOINT w';
+            const value = await item.work(tx);
+            await tx.end();
+            outcomes.push({ ok: true, value });
           } catch (err) {
             // Undoes this item alone, and ends the aborted state an error of PostgreSQL's leaves
             // the transaction in. If even that fails (the connection is gone), the group fails.
             outcomes.push({ ok: false, err });
-            await send('ROLLBACK TO SAVEPOINT w');
+            await tx.end().catch(() => undefined);
+            count();
+            await client.query('ROLLBACK TO SAVEPOINT w');
           }
         }
         opts.point?.(`group:${shared + 1}:before`);
-        await commit(send('RELEASE SAVEPOINT w; COMMIT'));
+        count();
+        await checkCommitted(client.query('RELEASE SAVEPOINT w; COMMIT'));
       } catch (err) {
         await client.query('ROLLBACK').catch(markBroken);
         throw err;
@@ -130,7 +185,7 @@ export function pgWriteGroup(pool: Pool, inFlight: InFlight, opts: WriteGroupOpt
   };
 
   return {
-    submit<T>(work: (send: Send) => Promise<T>): Promise<T> {
+    submit<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
       if (inFlight.count <= 1 && !flushing) return alone(work);
       return new Promise<T>((resolve, reject) => {
         queue.push({ work, resolve: resolve as (v: never) => void, reject });
@@ -150,7 +205,7 @@ export function pgWriteGroup(pool: Pool, inFlight: InFlight, opts: WriteGroupOpt
  * COMMIT of a transaction PostgreSQL had aborted answers `ROLLBACK`, without an error: that must
  * never pass for a commit.
  */
-async function commit(result: Promise<pg.QueryResult | pg.QueryResult[]>): Promise<void> {
+async function checkCommitted(result: Promise<pg.QueryResult | pg.QueryResult[]>): Promise<void> {
   const r = await result;
   const last = Array.isArray(r) ? r[r.length - 1] : r;
   if (last?.command !== 'COMMIT') throw new Error(`the transaction was rolled back by the server (COMMIT answered ${last?.command ?? 'nothing'})`);
