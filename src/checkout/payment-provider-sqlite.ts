@@ -1,6 +1,7 @@
 import type { Db } from '../store/sqlite/open.js';
 import { statementCache } from '../store/sqlite/statements.js';
-import { sagasInFlight, writeGroup, type SagasInFlight } from '../store/sqlite/write-group.js';
+import { sagasInFlight, type SagasInFlight } from '../store/group-commit.js';
+import { writeGroup } from '../store/sqlite/write-group.js';
 import { planCharge, planRefund, type LedgerPlan, type LedgerRow } from './ledger-rules.js';
 import type { PaymentProvider } from './payment-provider.js';
 

@@ -4,7 +4,9 @@ import { postgresDatabase } from '../store/postgres/database.js';
 import { openPostgres, type Pool } from '../store/postgres/open.js';
 import { migratePostgres } from '../store/postgres/migrate.js';
 import { postgresSagaStore } from '../store/postgres/saga-store.js';
+import { sagasInFlight } from '../store/group-commit.js';
 import { DatabaseUnusableError, UsageError } from '../errors.js';
+import { noFaults, type FaultInjector } from '../engine/faults.js';
 import { noDatabase, type Backend, type CreateMode } from './app.js';
 import type { GlobalSettings } from './settings.js';
 
@@ -13,7 +15,7 @@ import type { GlobalSettings } from './settings.js';
  * Everything of saga's lives in its own schema (`settings.pgSchema`); the rest of the database
  * (an application's `public.orders`, say) is never read or written.
  */
-export async function openPostgresBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void): Promise<Backend> {
+export async function openPostgresBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults): Promise<Backend> {
   const schema = settings.pgSchema;
   const pool = await openPostgres(settings.db, { durability: settings.durability, schema });
   const db = postgresDatabase(pool, settings.db, schema);
@@ -35,7 +37,13 @@ export async function openPostgresBackend(settings: GlobalSettings, create: Crea
     if (state === 'absent' && create !== 'if-missing') throw noDatabase(db.label);
     if (state === 'absent') beforeCreate?.();
     const { created } = await migratePostgres(pool, db.label, { schema, initialWrites: seedWrites() });
-    return { db, store: postgresSagaStore(pool), provider: postgresPaymentProvider(pool), created };
+    // The saga log and the provider each group the commits of concurrent sagas
+    // (store/postgres/write-group.ts); both need to know how many sagas are in flight.
+    const inFlight = sagasInFlight();
+    const store = postgresSagaStore(pool, { inFlight, group: { point: (name) => faults.point(name) } });
+    const provider = postgresPaymentProvider(pool, { inFlight });
+    const counters = () => ({ commits: store.commits(), providerCommits: provider.commits(), roundTrips: store.roundTrips() + provider.roundTrips() });
+    return { db, store, provider, created, counters };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

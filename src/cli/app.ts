@@ -15,7 +15,7 @@ import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
-import { sagasInFlight } from '../store/sqlite/write-group.js';
+import { sagasInFlight } from '../store/group-commit.js';
 import { startCheckpointer, type Checkpointer } from '../store/sqlite/checkpointer.js';
 import type { GlobalSettings } from './settings.js';
 
@@ -65,7 +65,7 @@ export interface Backend {
 export async function openApp(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, faults: FaultInjector = noFaults, onLockWait?: OnLockWait): Promise<App> {
   // PostgreSQL's modules (and `pg`) load only when asked for: SQLite users do not pay for them.
   const backend = isPostgresUrl(settings.db)
-    ? await (await import('./app-postgres.js')).openPostgresBackend(settings, create, beforeCreate)
+    ? await (await import('./app-postgres.js')).openPostgresBackend(settings, create, beforeCreate, faults)
     : openSqliteBackend(settings, create, beforeCreate, onLockWait, faults);
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');

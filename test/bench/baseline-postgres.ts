@@ -66,3 +66,27 @@ export async function postgresBaselineCheckouts(pool: Pool, n: number, concurren
 
   return checkoutsPerSecond(n, concurrency, one);
 }
+
+/**
+ * The minimal PostgreSQL baseline, the twin of baseline.ts `minimalCheckouts`: five one-row
+ * transactions per checkout with plain pg and no engine, no saga log, no provider: the floor any
+ * hand-written code that commits each step could reach. 1. the saga row, 2. reserve stock, 3. the
+ * payment, 4. the order, 5. the shipment. Each is BEGIN, the statement, COMMIT on a pooled
+ * connection, as `inTransaction` does for the engine.
+ */
+export async function postgresMinimalCheckouts(pool: Pool, n: number, concurrency: number): Promise<number> {
+  await pool.query('UPDATE inventory SET stock = stock + $1 WHERE product_id = 101', [n]);
+  const one = async () => {
+    const id = newSagaId();
+    const t = Date.now();
+    await inTransaction(pool, (c) => c.query(`INSERT INTO sagas (saga_id, definition, input, status, created_at, updated_at) VALUES ($1, 'checkout', '{}', 'completed', $2, $2)`, [id, t]));
+    await inTransaction(pool, async (c) => {
+      if ((await c.query('UPDATE inventory SET stock = stock - 1 WHERE product_id = 101 AND stock >= 1')).rowCount !== 1) throw new Error('out of stock');
+    });
+    await inTransaction(pool, (c) => c.query(`INSERT INTO payments (saga_id, customer_id, amount_cents, provider_charge_id, status, created_at, updated_at) VALUES ($1, 1, 100, $2, 'charged', $3, $3)`, [id, `ch_${id}`, t]));
+    const orderId = await inTransaction(pool, async (c) =>
+      (await c.query(`INSERT INTO orders (saga_id, customer_id, product_id, qty, amount_cents, status, created_at, updated_at) VALUES ($1, 1, 101, 1, 100, 'confirmed', $2, $2) RETURNING order_id`, [id, t])).rows[0].order_id as number);
+    await inTransaction(pool, (c) => c.query(`INSERT INTO shipments (saga_id, order_id, status, created_at, updated_at) VALUES ($1, $2, 'scheduled', $3, $3)`, [id, orderId, t]));
+  };
+  return checkoutsPerSecond(n, concurrency, one);
+}

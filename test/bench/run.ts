@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { runBench } from '../../src/bench/run-bench.js';
+import { runBench, type BenchResult } from '../../src/bench/run-bench.js';
 import { newSagaId } from '../../src/engine/saga-id.js';
 import { percentile } from '../../src/bench/random.js';
 import { seedCatalog } from '../../src/checkout/catalog.js';
@@ -32,10 +32,10 @@ import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import type { Durability } from '../../src/store/sql.js';
 import { openSqlite, type Db } from '../../src/store/sqlite/open.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
-import { sagasInFlight } from '../../src/store/sqlite/write-group.js';
+import { sagasInFlight } from '../../src/store/group-commit.js';
 import { baselineCheckouts, minimalCheckouts } from './baseline.js';
 import { printServeLoad, serveLoadRows } from './serve-load.js';
-import { postgresBaselineCheckouts } from './baseline-postgres.js';
+import { postgresBaselineCheckouts, postgresMinimalCheckouts } from './baseline-postgres.js';
 import { postgresDatabase } from '../../src/store/postgres/database.js';
 import { openPostgres } from '../../src/store/postgres/open.js';
 import { migratePostgres } from '../../src/store/postgres/migrate.js';
@@ -196,6 +196,8 @@ async function timeCommand(run: (ctx: CommandContext) => Promise<number>, db: st
 /** PostgreSQL: engine vs hand-written baseline through pg, and throughput as processes are added. */
 async function postgresRows() {
   const server = await startPostgres();
+  // Commits and round trips per checkout of the engine's last run at each concurrency.
+  const perCheckout = new Map<number, BenchResult['perCheckout']>();
   try {
     const engineOnce = async (concurrency: number) => {
       const url = await createPostgresDatabase(server.adminUrl);
@@ -204,14 +206,20 @@ async function postgresRows() {
         await migratePostgres(pool, url);
         const db = postgresDatabase(pool, url);
         await seedCatalog(db);
-        const checkout = checkoutSaga({ provider: postgresPaymentProvider(pool), now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
+        // Wired as the CLI wires them (app-postgres.ts): one in-flight counter for both groups.
+        const inFlight = sagasInFlight();
+        const store = postgresSagaStore(pool, { inFlight });
+        const provider = postgresPaymentProvider(pool, { inFlight });
+        const counters = () => ({ commits: store.commits(), providerCommits: provider.commits(), roundTrips: store.roundTrips() + provider.roundTrips() });
+        const checkout = checkoutSaga({ provider, now: Date.now, timeoutMs: 5000, retryBaseDelayMs: 100 });
         const { logger, close } = createLogger({ level: 'info', logFile: join(work, `pg-${randomUUID().slice(0, 8)}.log`) });
         try {
           const r = await runBench({ n: PG_N, concurrency, failRate: 0, productId: 101, seed: 1 }, {
-            db, store: postgresSagaStore(pool), checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
-            owner: { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null }, leaseMs: 30_000,
+            db, store, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger,
+            owner: { id: `bench:${process.pid}`, host: 'bench', pid: process.pid, pidScope: null, startedAt: null }, leaseMs: 30_000, counters,
           });
           if (r.violations !== 0 || r.outcomes.completed !== PG_N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
+          perCheckout.set(concurrency, r.perCheckout);
           return r.throughput;
         } finally {
           close();
@@ -220,13 +228,13 @@ async function postgresRows() {
         await pool.end();
       }
     };
-    const baselineOnce = async (concurrency: number) => {
+    const baselineOnce = async (concurrency: number, which: 'same-work' | 'minimal' = 'same-work') => {
       const url = await createPostgresDatabase(server.adminUrl);
       const pool = await openPostgres(url, { max: concurrency + 4 });
       try {
         await migratePostgres(pool, url);
         await seedCatalog(postgresDatabase(pool, url));
-        return await postgresBaselineCheckouts(pool, PG_N, concurrency);
+        return await (which === 'minimal' ? postgresMinimalCheckouts : postgresBaselineCheckouts)(pool, PG_N, concurrency);
       } finally {
         await pool.end();
       }
@@ -235,14 +243,18 @@ async function postgresRows() {
     for (const concurrency of [1, 16]) {
       const engine: number[] = [];
       const baseline: number[] = [];
+      const minimal: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         engine.push(await engineOnce(concurrency));
         baseline.push(await baselineOnce(concurrency));
+        minimal.push(await baselineOnce(concurrency, 'minimal'));
       }
       const e = median(engine);
       const b = median(baseline);
-      rows.push({ concurrency, engine: e, baseline: b, ratio: Math.round((e / b) * 100) / 100, engineRuns: engine, baselineRuns: baseline });
-      console.error(`  postgres c=${concurrency}: engine ${e}/s, baseline ${b}/s`);
+      const m = median(minimal);
+      const ratio = (x: number) => Math.round((e / x) * 100) / 100;
+      rows.push({ concurrency, engine: e, baseline: b, minimal: m, ratio: ratio(b), minimalRatio: ratio(m), perCheckout: perCheckout.get(concurrency), engineRuns: engine, baselineRuns: baseline, minimalRuns: minimal });
+      console.error(`  postgres c=${concurrency}: engine ${e}/s, same-work baseline ${b}/s, minimal baseline ${m}/s`);
     }
     const scaling = [];
     for (const processes of [1, 2, 4]) {
@@ -331,8 +343,9 @@ if (throughput !== undefined) {
 }
 if (postgres !== undefined) {
   console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
-  console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('baseline', 10)}engine/baseline`);
-  for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 10)}${r.ratio}x`);
+  console.log(`${pad('concurrency', 12)}${pad('engine', 10)}${pad('same-work', 11)}${pad('minimal', 9)}${pad('engine/same-work', 18)}engine/minimal`);
+  for (const r of postgres.rows) console.log(`${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 11)}${pad(r.minimal, 9)}${pad(`${r.ratio}x`, 18)}${r.minimalRatio}x`);
+  for (const r of postgres.rows) if (r.perCheckout !== undefined) console.log(`c=${r.concurrency} per checkout: saga log commits ${r.perCheckout.commits}, provider commits ${r.perCheckout.providerCommits}, round trips ${r.perCheckout.roundTrips}`);
   console.log(`processes: ${postgres.scaling.map((s) => `${s.processes} -> ${s.throughput}/s`).join(', ')}`);
 }
 if (cold !== undefined) console.log(`\n${coldLine(cold)}`);

@@ -27,7 +27,8 @@ import { BACKENDS } from '../support/backends.js';
 import { openReader } from '../support/reader.js';
 import { readLog, tempDir } from '../support/cli.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
-import { sagasInFlight, writeGroup } from '../../src/store/sqlite/write-group.js';
+import { sagasInFlight } from '../../src/store/group-commit.js';
+import { writeGroup } from '../../src/store/sqlite/write-group.js';
 
 const SAGAS = 16;
 const sqlite = BACKENDS.find((b) => b.name === 'sqlite')!;

@@ -13,7 +13,7 @@ import { postgresSagaStore } from '../../src/store/postgres/saga-store.js';
 import type { SqlDatabase } from '../../src/store/sql.js';
 import { migrateSqlite } from '../../src/store/sqlite/migrate.js';
 import { openSqlite } from '../../src/store/sqlite/open.js';
-import { sagasInFlight } from '../../src/store/sqlite/write-group.js';
+import { sagasInFlight } from '../../src/store/group-commit.js';
 import { sqliteSagaStore } from '../../src/store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../../src/store/sqlite/database.js';
 import { createPostgresDatabase } from './pg-database.js';
@@ -39,6 +39,8 @@ export interface OpenedBackend {
   readonly db: SqlDatabase;
   readonly store: SagaStore;
   readonly provider: PaymentProvider;
+  /** Transactions the saga log committed so far (concurrent sagas' commits share them). */
+  commits(): number;
   /** Runs DDL or any statement text (test tables). */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
@@ -63,11 +65,13 @@ const sqlite: TestBackend = {
     migrateSqlite(raw, path);
     // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
     const inFlight = sagasInFlight();
+    const store = sqliteSagaStore(raw, { inFlight });
     return {
       dbArg: path,
       db: sqliteDatabase(raw, path),
-      store: sqliteSagaStore(raw, { inFlight }),
+      store,
       provider: sqlitePaymentProvider(raw, { inFlight }),
+      commits: () => store.commits(),
       exec: async (sql) => void raw.exec(sql),
       close: async () => void raw.close(),
     };
@@ -84,11 +88,15 @@ function postgres(adminUrl: string): TestBackend {
       const url = await createPostgresDatabase(adminUrl);
       const pool = await openPostgres(url);
       await migratePostgres(pool, url);
+      // Wired as the CLI wires them: concurrent sagas in a test share their commits too.
+      const inFlight = sagasInFlight();
+      const store = postgresSagaStore(pool, { inFlight });
       return {
         dbArg: url,
         db: postgresDatabase(pool, url),
-        store: postgresSagaStore(pool),
-        provider: postgresPaymentProvider(pool),
+        store,
+        provider: postgresPaymentProvider(pool, { inFlight }),
+        commits: () => store.commits(),
         exec: async (sql) => void (await pool.query(sql)),
         close: () => pool.end(),
       };

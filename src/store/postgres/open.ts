@@ -33,7 +33,7 @@ export async function openPostgres(url: string, opts: { durability?: Durability;
   // saga's tables out of its schema.
   const options = [...(target.options === undefined ? [] : [target.options]), `-c search_path=${schema}`, ...(durability === 'normal' ? ['-c synchronous_commit=off'] : [])].join(' ');
   const connect = async (withSsl: typeof ssl): Promise<Pool> => {
-    const pool = new pg.Pool({ connectionString: target.connectionString, max, types, connectionTimeoutMillis: 10_000, options, ...(withSsl === undefined ? {} : { ssl: withSsl }) });
+    const pool = new pg.Pool({ connectionString: target.connectionString, max, types, connectionTimeoutMillis: 10_000, options, pipeline: true, ...(withSsl === undefined ? {} : { ssl: withSsl }) });
     // An idle client that errors (server restart) must not crash the process.
     pool.on('error', () => undefined);
     try {

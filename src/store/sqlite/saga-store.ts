@@ -4,7 +4,8 @@ import { whenUnlocked } from './lock-wait.js';
 import type { Db } from './open.js';
 import { sqliteDatabase } from './database.js';
 import { statementCache } from './statements.js';
-import { sagasInFlight, writeGroup, type SagasInFlight, type WriteGroupOptions } from './write-group.js';
+import { sagasInFlight, type SagasInFlight, type WriteGroupOptions } from '../group-commit.js';
+import { writeGroup } from './write-group.js';
 
 // Conditional on the owner and lease the recoverer saw: of two recoverers only one changes the row.
 const TAKE_OVER = `UPDATE sagas SET owner_id = ?, owner_host = ?, owner_pid = ?, owner_pid_scope = ?, owner_started_at = ?, lease_until = ?, updated_at = ?

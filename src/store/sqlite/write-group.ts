@@ -1,6 +1,7 @@
 import type { Db } from './open.js';
 import { isBusy, whenUnlocked } from './lock-wait.js';
 import { statementCache } from './statements.js';
+import type { SagasInFlight, WriteGroupOptions } from '../group-commit.js';
 
 /**
  * Group commit on one SQLite connection (docs/guarantees.md, rule 12). With several sagas in
@@ -35,33 +36,6 @@ interface Waiting {
   readonly work: () => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
-}
-
-/** How many sagas this process drives at a time: what decides between "commit now" and "group". */
-export interface SagasInFlight {
-  enter(): void;
-  leave(): void;
-  readonly count: number;
-}
-
-export function sagasInFlight(): SagasInFlight {
-  let count = 0;
-  return {
-    enter: () => void (count += 1),
-    leave: () => void (count -= 1),
-    get count() {
-      return count;
-    },
-  };
-}
-
-export interface WriteGroupOptions {
-  /**
-   * Crash points inside a shared transaction, for tests: called with `group:<k>:before` once all of
-   * the k-th shared transaction's writes ran and before its COMMIT, and with `group:<k>:after` once
-   * it committed and before any of its writers is told.
-   */
-  readonly point?: (name: string) => void;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
