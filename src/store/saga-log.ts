@@ -9,6 +9,11 @@ import type { SqlDatabase } from './sql.js';
  * yields each statement and receives the number of rows it changed, so SQLite can drive it
  * synchronously inside one `BEGIN IMMEDIATE` transaction and PostgreSQL asynchronously inside
  * one transaction on one connection, with the same rules.
+ *
+ * The generator reads back only two kinds of result: a query's value (`value`) and the rows a
+ * guarded write changed (`expectChanges`). A driver may therefore send every other statement
+ * without waiting for its answer (PostgreSQL pipelines them: postgres/saga-store.ts), as long as
+ * an error of one still fails the batch before it commits.
  */
 export interface Statement {
   readonly sql: string;
