@@ -2,7 +2,7 @@ import type { FaultInjector } from './faults.js';
 import type { SagaStore } from './store.js';
 
 /**
- * Crash points around every commit of the saga log: `commit:<n>:before` (the n-th transaction of
+ * Crash points around every commit of the saga log: `commit:<n>:before` (the n-th commit (batch) of
  * this process is not applied) and `commit:<n>:after` (it is durable, and the process dies before
  * it learns so). Counting from 1 over the whole run, they name every boundary at which a process
  * can be killed, whatever the step; `saga explore` enumerates them and `SAGA_CRASH_AT` replays one.

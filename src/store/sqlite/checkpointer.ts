@@ -33,32 +33,47 @@ kept.push(db.prepare('PRAGMA synchronous = ' + workerData.synchronous));
 kept[1].run();
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 kept.push(checkpoint);
-const tick = () => { try { checkpoint.get(); } catch { /* busy: the next tick will do */ } };
+let told = false;
+const tick = () => {
+  try { checkpoint.get(); } catch (err) {
+    // Busy (another checkpoint is running): the next tick will do. Anything else is said once.
+    if (!String(err && err.code).startsWith('SQLITE_BUSY') && !told) { told = true; parentPort.postMessage({ failed: String(err && err.message) }); }
+  }
+};
 const timer = setInterval(tick, workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); tick(); db.close(); parentPort.postMessage('stopped'); });
+parentPort.on('message', () => { clearInterval(timer); tick(); db.close(); parentPort.postMessage({ stopped: true }); });
 `;
 
 export function startCheckpointer(db: Db, path: string, durability: Durability, intervalMs = 100): Checkpointer | undefined {
   if (path === ':memory:') return undefined;
-  const module = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER, { eval: true, workerData: { module, path, intervalMs, synchronous: durability === 'full' ? 'FULL' : 'NORMAL' } });
+  let worker: Worker;
+  try {
+    const module = createRequire(import.meta.url).resolve('better-sqlite3');
+    worker = new Worker(WORKER, { eval: true, workerData: { module, path, intervalMs, synchronous: durability === 'full' ? 'FULL' : 'NORMAL' } });
+  } catch {
+    // No worker (no threads here, a module that cannot be found): checkpoints stay in the commits.
+    return undefined;
+  }
   worker.unref();
   pragma(db, `wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  let failed = false;
-  // A worker that cannot run (no threads, a file it cannot open) leaves the checkpoints where they were.
-  worker.on('error', () => {
-    failed = true;
-    pragma(db, 'wal_autocheckpoint = 1000');
+  let running = true;
+  // A worker that cannot do its job hands the checkpoints back to the commits, as without it.
+  const giveBack = () => {
+    running = false;
+    if (db.open) pragma(db, 'wal_autocheckpoint = 1000');
+  };
+  worker.on('error', giveBack);
+  worker.on('message', (m: { failed?: string }) => {
+    if (m.failed !== undefined) giveBack();
   });
+  let stopped: Promise<void> | undefined;
   return {
     stop: () =>
-      new Promise<void>((resolve) => {
-        if (failed) return resolve();
-        worker.once('message', () => void worker.terminate().then(() => resolve(), () => resolve()));
+      (stopped ??= new Promise<void>((resolve) => {
+        if (!running) return void worker.terminate().then(() => resolve(), () => resolve());
+        worker.on('message', (m: { stopped?: boolean }) => m.stopped && void worker.terminate().then(() => resolve(), () => resolve()));
         worker.once('exit', () => resolve());
         worker.postMessage('stop');
-      }).then(() => {
-        if (db.open) pragma(db, 'wal_autocheckpoint = 1000');
-      }),
+      }).then(giveBack)),
   };
 }
