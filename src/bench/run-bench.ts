@@ -67,7 +67,8 @@ export interface BenchResult {
   readonly crashedAndRecovered: number;
   readonly violations: number;
   /** Per checkout, over the checkouts alone (not restocking, recovery or verify); absent when not counted. */
-  readonly perCheckout?: { readonly commits: number; readonly providerCommits: number; readonly roundTrips?: number };
+  /** `roundTrips` is null where there is no server to go to (SQLite). */
+  readonly perCheckout?: { readonly commits: number; readonly providerCommits: number; readonly roundTrips: number | null };
 }
 
 /**
@@ -180,7 +181,7 @@ function perCheckout(before: WriteCounters, after: WriteCounters, n: number): No
   return {
     commits: per(after.commits, before.commits),
     providerCommits: per(after.providerCommits, before.providerCommits),
-    ...(after.roundTrips === undefined || before.roundTrips === undefined ? {} : { roundTrips: per(after.roundTrips, before.roundTrips) }),
+    roundTrips: after.roundTrips === undefined || before.roundTrips === undefined ? null : per(after.roundTrips, before.roundTrips),
   };
 }
 

@@ -139,7 +139,7 @@ function groupCrashPoints(ctx: CommandContext): FaultInjector {
 /** "saga log 0.125, provider 0.063 per checkout": how many transactions a checkout cost (concurrent ones share them). */
 function perCheckoutRows(p: NonNullable<BenchResult['perCheckout']>): string[][] {
   const rows = [['commits', `saga log ${p.commits}, provider ${p.providerCommits} per checkout`]];
-  if (p.roundTrips !== undefined) rows.push(['round trips', `${p.roundTrips} per checkout`]);
+  if (p.roundTrips !== null) rows.push(['round trips', `${p.roundTrips} per checkout`]);
   return rows;
 }
 
@@ -213,8 +213,8 @@ function combinedPerCheckout(results: readonly BenchResult[]): Pick<BenchResult,
   const total = results.reduce((a, r) => a + r.n, 0);
   if (total === 0 || results.some((r) => r.perCheckout === undefined)) return {};
   const mean = (f: (p: NonNullable<BenchResult['perCheckout']>) => number) => Math.round((results.reduce((a, r) => a + f(r.perCheckout!) * r.n, 0) / total) * 1000) / 1000;
-  const roundTrips = results.every((r) => r.perCheckout!.roundTrips !== undefined) ? { roundTrips: mean((p) => p.roundTrips!) } : {};
-  return { perCheckout: { commits: mean((p) => p.commits), providerCommits: mean((p) => p.providerCommits), ...roundTrips } };
+  const roundTrips = results.every((r) => r.perCheckout!.roundTrips !== null) ? mean((p) => p.roundTrips!) : null;
+  return { perCheckout: { commits: mean((p) => p.commits), providerCommits: mean((p) => p.providerCommits), roundTrips } };
 }
 
 function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
