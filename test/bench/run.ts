@@ -61,7 +61,14 @@ function freshDb(name: string, durability: Durability): { db: Db; path: string }
   return { db, path };
 }
 
-async function engineRun(durability: Durability, concurrency: number): Promise<number> {
+/** The engine's throughput and its checkouts' latency p50 and p99 in one run. */
+interface EngineRun {
+  readonly throughput: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+async function engineRun(durability: Durability, concurrency: number): Promise<EngineRun> {
   const { db, path } = freshDb('engine', durability);
   const sql = sqliteDatabase(db, path);
   await seedCatalog(sql);
@@ -76,7 +83,7 @@ async function engineRun(durability: Durability, concurrency: number): Promise<n
       db: sql, store, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), logger, owner, leaseMs: 30_000,
     });
     if (r.violations !== 0 || r.outcomes.completed !== N) throw new Error(`engine run broke an invariant: ${JSON.stringify(r)}`);
-    return r.throughput;
+    return { throughput: r.throughput, p50: r.latencyMs.p50, p99: r.latencyMs.p99 };
   } finally {
     close();
     db.close();
@@ -100,10 +107,15 @@ async function throughputRows() {
   for (const durability of ['full', 'normal'] as const) {
     for (const concurrency of [1, 16]) {
       const engine: number[] = [];
+      const p50s: number[] = [];
+      const p99s: number[] = [];
       const baseline: number[] = [];
       const minimal: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        engine.push(await engineRun(durability, concurrency));
+        const run = await engineRun(durability, concurrency);
+        engine.push(run.throughput);
+        p50s.push(run.p50);
+        p99s.push(run.p99);
         baseline.push(await baselineRun(durability, concurrency));
         minimal.push(await baselineRun(durability, concurrency, 'minimal'));
       }
@@ -111,7 +123,7 @@ async function throughputRows() {
       const b = median(baseline);
       const m = median(minimal);
       const ratio = (x: number) => Math.round((e / x) * 100) / 100;
-      rows.push({ durability, concurrency, engine: e, baseline: b, minimal: m, ratio: ratio(b), minimalRatio: ratio(m), engineRuns: engine, baselineRuns: baseline, minimalRuns: minimal });
+      rows.push({ durability, concurrency, engine: e, baseline: b, minimal: m, ratio: ratio(b), minimalRatio: ratio(m), p50Ms: median(p50s), p99Ms: median(p99s), engineRuns: engine, baselineRuns: baseline, minimalRuns: minimal });
       console.error(`  throughput ${durability} c=${concurrency}: engine ${e}/s, same-work baseline ${b}/s, minimal baseline ${m}/s`);
     }
   }
@@ -340,6 +352,13 @@ if (throughput !== undefined) {
   console.log('\nthroughput on SQLite (checkouts/s, median of interleaved rounds)');
   console.log(`${pad('durability', 11)}${pad('concurrency', 12)}${pad('engine', 10)}${pad('same-work', 11)}${pad('minimal', 9)}${pad('engine/same-work', 18)}engine/minimal`);
   for (const r of throughput) console.log(`${pad(r.durability, 11)}${pad(r.concurrency, 12)}${pad(r.engine, 10)}${pad(r.baseline, 11)}${pad(r.minimal, 9)}${pad(`${r.ratio}x`, 18)}${r.minimalRatio}x`);
+  console.log('engine latency (ms, median of rounds): p50 / p99, and p99 at concurrency 16 over p99 at 1');
+  for (const durability of ['full', 'normal']) {
+    const at = (c: number) => throughput.find((r) => r.durability === durability && r.concurrency === c)!;
+    const c1 = at(1);
+    const c16 = at(16);
+    console.log(`${pad(durability, 11)}c1 ${c1.p50Ms} / ${c1.p99Ms}, c16 ${c16.p50Ms} / ${c16.p99Ms}: ${Math.round((c16.p99Ms / c1.p99Ms) * 100) / 100}x`);
+  }
 }
 if (postgres !== undefined) {
   console.log(`\npostgresql (checkouts/s, median of rounds, ${PG_N} per run)`);
