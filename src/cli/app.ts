@@ -15,7 +15,7 @@ import { checkDatabasePath, openSqlite } from '../store/sqlite/open.js';
 import { snapshotCopy, whyUncreatable, whyUnwritable } from '../store/sqlite/read-only.js';
 import { sqliteSagaStore } from '../store/sqlite/saga-store.js';
 import { sqliteDatabase } from '../store/sqlite/database.js';
-import { sagasInFlight } from '../store/group-commit.js';
+import { sagasInFlight, type SagasInFlight } from '../store/group-commit.js';
 import { startCheckpointer, type Checkpointer } from '../store/sqlite/checkpointer.js';
 import type { GlobalSettings } from './settings.js';
 
@@ -33,6 +33,8 @@ export interface App {
   readonly created: boolean;
   /** For commands that run for long: WAL checkpoints in a thread of their own (sqlite/checkpointer.ts). */
   checkpointInBackground(): void;
+  /** For a server: commits wait a turn of the event loop for requests not read yet (group-commit.ts, `expectCompany`). */
+  expectConcurrentSagas(): void;
   /** What this process has made the database do so far (`saga bench` reports it per checkout). */
   readonly counters?: () => WriteCounters;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export interface Backend {
   readonly created: boolean;
   readonly checkpointInBackground?: () => void;
   readonly counters?: () => WriteCounters;
+  readonly inFlight?: SagasInFlight;
 }
 
 /**
@@ -70,7 +73,12 @@ export async function openApp(settings: GlobalSettings, create: CreateMode, befo
   // A crash here, just after the creating transaction committed, must leave a usable database.
   if (backend.created) faults.point('open:create:after-commit');
   const checkout = checkoutSaga({ provider: backend.provider, now: Date.now, timeoutMs: settings.stepTimeoutMs, retryBaseDelayMs: settings.retryBaseMs });
-  return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), checkpointInBackground: backend.checkpointInBackground ?? (() => undefined), close: () => backend.db.close() };
+  return { ...backend, checkout, definitions: new Map([[CHECKOUT_SAGA, checkout]]), checkpointInBackground: backend.checkpointInBackground ?? (() => undefined),
+    expectConcurrentSagas: () => {
+      if (backend.inFlight !== undefined) backend.inFlight.expectCompany = true;
+    },
+    close: () => backend.db.close(),
+  };
 }
 
 function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeCreate?: () => void, onLockWait?: OnLockWait, faults: FaultInjector = noFaults): Backend {
@@ -103,7 +111,7 @@ function openSqliteBackend(settings: GlobalSettings, create: CreateMode, beforeC
     };
     const provider = sqlitePaymentProvider(raw, { inFlight });
     const counters = () => ({ commits: store.commits(), providerCommits: provider.commits() });
-    return { db: { ...db, close }, store, provider, created, checkpointInBackground, counters };
+    return { db: { ...db, close }, store, provider, created, checkpointInBackground, counters, inFlight };
   } catch (err) {
     raw.close();
     snapshot?.remove();

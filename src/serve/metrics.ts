@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineLogger } from '../engine/runner.js';
+import type { WriteCounters } from '../store/sql.js';
 
 /**
  * Prometheus metrics on a registry of this server's own (never prom-client's global one, so two
@@ -17,9 +18,27 @@ export interface Metrics {
   observe(fields: Record<string, unknown>): void;
 }
 
-/** `stuckCount` is asked at each scrape: stuck sagas are a state of the database, not of this process. */
-export function createMetrics(stuckCount: () => Promise<number>): Metrics {
+/**
+ * `stuckCount` is asked at each scrape: stuck sagas are a state of the database, not of this
+ * process. So are `counters`, the transactions this process committed (group commit shares them).
+ */
+export function createMetrics(stuckCount: () => Promise<number>, counters?: () => WriteCounters): Metrics {
   const registry = new Registry();
+  if (counters !== undefined) {
+    let seen = { commits: 0, providerCommits: 0 };
+    new Counter({
+      name: 'saga_db_commits_total',
+      help: 'Transactions committed by this server, by system (saga_log or provider); concurrent sagas share them',
+      labelNames: ['system'],
+      registers: [registry],
+      collect() {
+        const now = counters();
+        this.inc({ system: 'saga_log' }, now.commits - seen.commits);
+        this.inc({ system: 'provider' }, now.providerCommits - seen.providerCommits);
+        seen = { commits: now.commits, providerCommits: now.providerCommits };
+      },
+    });
+  }
   const started = new Counter({ name: 'saga_started_total', help: 'Sagas started by this server', registers: [registry] });
   const ended = new Counter({ name: 'saga_ended_total', help: 'Sagas driven to an end by this server (requests and recovery), by outcome', labelNames: ['outcome'], registers: [registry] });
   const attempts = new Counter({ name: 'saga_step_attempts_total', help: 'Ended attempts of actions and compensations, by step, phase and outcome', labelNames: ['step', 'phase', 'outcome'], registers: [registry] });
@@ -87,5 +106,6 @@ export function observingLogger(logger: EngineLogger, observe: (fields: Record<s
     info: (obj, msg) => (see(obj), logger.info(obj, msg)),
     warn: (obj, msg) => (see(obj), logger.warn(obj, msg)),
     error: (obj, msg) => (see(obj), logger.error(obj, msg)),
+    ...(logger.together === undefined ? {} : { together: (write: () => void) => logger.together!(write) }),
   };
 }

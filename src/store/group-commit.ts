@@ -11,6 +11,13 @@ export interface SagasInFlight {
   enter(): void;
   leave(): void;
   readonly count: number;
+  /**
+   * Set by a server: sagas start from requests the engine cannot count before they are read. On
+   * SQLite a lone saga's commits are synchronous, so without a turn of the event loop between them
+   * no other request would ever be read while it runs, and none would share its commits: with
+   * this set, a commit waits one turn even when its saga is alone.
+   */
+  expectCompany: boolean;
 }
 
 export function sagasInFlight(): SagasInFlight {
@@ -21,6 +28,7 @@ export function sagasInFlight(): SagasInFlight {
     get count() {
       return count;
     },
+    expectCompany: false,
   };
 }
 

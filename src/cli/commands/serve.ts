@@ -46,6 +46,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
   checkLogFile(ctx.settings.logFile);
   const app = await openApp(ctx.settings, 'if-missing', undefined, undefined, lockWaitNotice(ctx));
   app.checkpointInBackground();
+  app.expectConcurrentSagas();
   const { logger, close: closeLog } = commandLogger(ctx);
   const tracing = await loadTracing(ctx.sources.env, (line) => ctx.stderr.write(`saga: ${line}\n`));
   const interrupts = listenForInterrupts({
@@ -60,7 +61,7 @@ export async function serveCommand(flags: ServeFlags, ctx: CommandContext): Prom
   try {
     if (app.created) ctx.stderr.write(`saga: no database at ${app.db.label}; created it and loaded the demo catalog\n`);
     const closing = new AbortController();
-    const metrics = createMetrics(() => countStuck(app.db));
+    const metrics = createMetrics(() => countStuck(app.db), app.counters);
     const wakeup = new Wakeup();
     // Every record the engine logs (requests' sagas and recovery's alike) feeds the metrics and
     // wakes the event streams: by then it is committed (the engine logs after the commit).

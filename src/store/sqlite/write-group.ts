@@ -14,7 +14,8 @@ import type { SagasInFlight, WriteGroupOptions } from '../group-commit.js';
  * before the COMMIT holding its write returned: nothing is acknowledged before it is durable.
  *
  * With one saga in flight there is nobody to wait for: the write commits at once, in its own
- * transaction, exactly as without grouping.
+ * transaction, exactly as without grouping. A server sets `expectCompany` (group-commit.ts): there
+ * the next requests are waiting to be read, and a turn lets them in.
  *
  * better-sqlite3 is synchronous, so the "turn" is what makes groups: while a transaction runs,
  * no other saga can progress, and a saga that committed at once would never share its fsync.
@@ -115,7 +116,7 @@ export function writeGroup(db: Db, inFlight: SagasInFlight, opts: WriteGroupOpti
       // better-sqlite3 would quietly turn this commit into a savepoint of the open transaction,
       // and call it done before that transaction is.
       if (db.inTransaction) return Promise.reject(new Error('a commit was submitted inside an open transaction on the same connection'));
-      if (inFlight.count <= 1 && queue.length === 0) {
+      if (inFlight.count <= 1 && queue.length === 0 && !inFlight.expectCompany) {
         return whenUnlocked(db, () => alone.immediate(work) as T).then((value) => {
           commits += 1;
           return value;
