@@ -34,15 +34,15 @@ export function createLogger(opts: LoggerOptions): { logger: SagaLogger; close()
   if (opts.console !== undefined) {
     const chalk = new Chalk({ level: opts.color ? 1 : 0 });
     const out = opts.console;
-    const console = corkable((text) => {
+    const screen = corkable((text) => {
       try {
         out.write(text);
       } catch {
         // A console that went away (a closed pipe) must not stop the saga.
       }
     });
-    corks.push(console);
-    streams.push({ stream: { write: (line: string) => console.write(formatLine(line, chalk)) }, level: opts.level as pino.Level });
+    corks.push(screen);
+    streams.push({ stream: { write: (line: string) => screen.write(formatLine(line, chalk)) }, level: opts.level as pino.Level });
   }
   const logger = pino(
     {

@@ -198,19 +198,22 @@ describe.each(BACKENDS)('saga serve on $name', (backend) => {
   });
 
   it('concurrent checkouts share their commits (group commit): all answered 201, fewer saga log commits than two per checkout, verify clean', async () => {
-    server = await startServer([], { cwd, env });
+    // A database of its own: the other tests here count the sagas and stock of theirs.
+    const own = tempDir('saga-serve-group-');
+    const ownDb = await backend.seededDb(own);
+    const grouped = await startServer([], { cwd: own, env: { SAGA_DB: ownDb, SAGA_LOG_FILE: join(own, 'saga.log') } });
     const n = 24;
-    const answers = await Promise.all(Array.from({ length: n }, () => postCheckout(server.url, { productId: 101, qty: 1 })));
+    const answers = await Promise.all(Array.from({ length: n }, () => postCheckout(grouped.url, { productId: 101, qty: 1 })));
     expect(answers.map((a) => a.status)).toEqual(Array(n).fill(201));
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetch(`${grouped.url}/metrics`)).text();
     const commits = Number(/^saga_db_commits_total\{system="saga_log"\} (\d+)$/m.exec(text)?.[1]);
     const provider = Number(/^saga_db_commits_total\{system="provider"\} (\d+)$/m.exec(text)?.[1]);
     // Alone, each checkout commits twice to the saga log and once at the provider.
     expect(commits).toBeGreaterThan(0);
     expect(commits).toBeLessThan(2 * n);
     expect(provider).toBeLessThan(n);
-    expect(await count(db, `SELECT count(*) AS n FROM sagas WHERE status = 'completed'`)).toBe(n);
-    await expectVerifyClean(db, cwd);
+    expect(await count(ownDb, `SELECT count(*) AS n FROM sagas WHERE status = 'completed'`)).toBe(n);
+    await expectVerifyClean(ownDb, own);
   });
 
   it('list (cursor pages), show (short id), inventory, healthz, readyz and metrics', async () => {
