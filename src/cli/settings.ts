@@ -158,16 +158,21 @@ export function resolveFaultSettings(sources: Sources): { plan: FaultPlan; injec
       from: said(failCompensationSet, compensationModeSet, plan.compensationTimes === undefined ? undefined : timesSet),
     });
   }
-  const crashAt = setting(sources, 'SAGA_CRASH_AT');
+  const crashAt = crashPoints(sources);
   const delayAt = delayPoints(setting(sources, 'SAGA_DELAY_AT'));
   return {
     plan: {
       ...plan,
-      ...(crashAt === undefined ? {} : { crashAt: crashAt.split(',').map((p) => p.trim()).filter(Boolean) }),
+      ...(crashAt === undefined ? {} : { crashAt }),
       ...(delayAt === undefined ? {} : { delayAt }),
     },
     injected,
   };
+}
+
+/** The crash points `SAGA_CRASH_AT` names (comma-separated), or undefined when it is not set. */
+export function crashPoints(sources: Sources): string[] | undefined {
+  return setting(sources, 'SAGA_CRASH_AT')?.split(',').map((p) => p.trim()).filter(Boolean);
 }
 
 /** How to fix a setting that came from the environment or .env (a flag says itself). */

@@ -91,6 +91,14 @@ function setStatus(sagaId: string, status: SagaStatus, failedStep: string | null
   return { sql: SET_STATUS, params: [status, failedStep, error, now, ended ? now : null, released, released, released, released, released, released, sagaId] };
 }
 
+/** Runs business writes in order, checking each one's guard (one sub-generator per op, not per write). */
+function* runWrites(writes: readonly SqlWrite[]): Generator<Statement, void, StatementResult> {
+  for (const w of writes) {
+    const changes = yield w;
+    if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(yield* guardFailure(w.expectChanges));
+  }
+}
+
 /** A failed guard's message: its own, or said from what its `explain` query finds in the transaction. */
 function* guardFailure(guard: NonNullable<SqlWrite['expectChanges']>): Generator<Statement, string, StatementResult> {
   const explain = guard.explain;
@@ -128,10 +136,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
     if (op.op === 'event') {
       append(op.event);
     } else if (op.op === 'writes') {
-      for (const w of op.writes) {
-        const changes = yield w;
-        if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(yield* guardFailure(w.expectChanges));
-      }
+      yield* runWrites(op.writes);
     } else if (op.op === 'status') {
       // A cancel recorded before this commit wins: the saga stays running and its owner rolls it back.
       if (op.status === 'completed' && cancel !== undefined) continue;
@@ -145,10 +150,7 @@ export function* applyBatch(batch: Batch, now: () => number): Generator<Statemen
       const savepoint = op.writes.some((w) => w.expectChanges !== undefined);
       if (savepoint) yield { sql: 'SAVEPOINT step', params: [] };
       try {
-        for (const w of op.writes) {
-          const changes = yield w;
-          if (w.expectChanges !== undefined && changes !== w.expectChanges.count) throw new GuardFailed(yield* guardFailure(w.expectChanges));
-        }
+        yield* runWrites(op.writes);
       } catch (err) {
         if (!(err instanceof GuardFailed)) throw err;
         if (savepoint) yield { sql: 'ROLLBACK TO SAVEPOINT step', params: [] };

@@ -14,7 +14,7 @@ import { openApp, type App } from '../app.js';
 import { checkLogFile, commandLogger, lockWaitNotice, type CommandContext } from '../context.js';
 import { again, listenForInterrupts } from '../interrupt.js';
 import { loadTracing } from '../../telemetry/load.js';
-import { databaseNamed, logFileNamed, resolveFaultSettings } from '../settings.js';
+import { crashPoints, databaseNamed, logFileNamed } from '../settings.js';
 import { chalkFor, table } from '../output/format.js';
 import { progressBar } from '../output/progress.js';
 
@@ -128,7 +128,8 @@ function render(r: BenchResult, durability: string, color: boolean): string {
  * store/sqlite/write-group.ts) are the process's, not a checkout's: there the process really dies.
  */
 function groupCrashPoints(ctx: CommandContext): FaultInjector {
-  const points = (resolveFaultSettings(ctx.sources).plan.crashAt ?? []).filter((p) => p.startsWith('group:'));
+  // Only SAGA_CRASH_AT is read: the bench's faults come from --fail-rate, and SAGA_FAIL_* are not its.
+  const points = (crashPoints(ctx.sources) ?? []).filter((p) => p.startsWith('group:'));
   if (points.length === 0) return noFaults;
   return faultInjector({ crashAt: points }, (point) => {
     ctx.stderr.write(`saga: crashing at ${point} as asked (a SIGKILL, exit 137): \`saga recover\` finishes the sagas in flight\n`);

@@ -77,9 +77,10 @@ export function writeGroup(db: Db, inFlight: SagasInFlight, opts: WriteGroupOpti
     return outcomes;
   });
 
+  const commitAlone = <T>(work: () => T): Promise<T> => whenUnlocked(db, () => alone.immediate(work) as T);
   const commitGroup = (items: readonly Waiting[], k: number): Promise<Outcome[]> =>
     items.length === 1
-      ? whenUnlocked(db, () => alone.immediate(items[0]!.work)).then((value): Outcome[] => [{ ok: true, value }])
+      ? commitAlone(items[0]!.work).then((value): Outcome[] => [{ ok: true, value }])
       : whenUnlocked(db, () => together.immediate(items, k));
 
   const flush = async (): Promise<void> => {
@@ -117,7 +118,7 @@ export function writeGroup(db: Db, inFlight: SagasInFlight, opts: WriteGroupOpti
       // and call it done before that transaction is.
       if (db.inTransaction) return Promise.reject(new Error('a commit was submitted inside an open transaction on the same connection'));
       if (inFlight.count <= 1 && queue.length === 0 && !inFlight.expectCompany) {
-        return whenUnlocked(db, () => alone.immediate(work) as T).then((value) => {
+        return commitAlone(work).then((value) => {
           commits += 1;
           return value;
         });
